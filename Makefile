@@ -1,0 +1,51 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test` (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Dagster's instance is this project (dagster.yaml here); what it stores stays inside the project.
+export DAGSTER_HOME := $(CURDIR)
+export JOURNEYS_DAGSTER_STORAGE ?= $(CURDIR)/.dagster_home
+export JOURNEYS_DATA_DIR ?= $(CURDIR)/data
+export JOURNEYS_WAREHOUSE_PATH ?= $(JOURNEYS_DATA_DIR)/warehouse.duckdb
+export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
+export DO_NOT_TRACK := 1
+
+.PHONY: install manifest demo test lint format ui bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# dbt's manifest, which Dagster reads to build the asset graph.
+manifest: install
+	cd dbt_project && ../$(BIN)/dbt parse --quiet
+
+demo: manifest
+	$(BIN)/python -m orchestration.demo
+
+test: manifest
+	$(BIN)/pytest
+
+lint: manifest
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models macros tests
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+ui: manifest
+	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python tests/benchmarks/bench_generator.py
+
+clean:
+	rm -rf data .dagster_home/* dbt_project/target dbt_project/logs

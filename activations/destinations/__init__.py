@@ -1,0 +1,1 @@
+"""Destinations: thin modules that speak one API each, on top of activations.runner."""

@@ -1,0 +1,52 @@
+{#-
+    Every raw consent_events row, typed and renamed, with the first check it fails in rejection_reason
+    (null when valid). Never filters: stg_raw__consent_events keeps the valid rows, rejected_rows the others.
+-#}
+{% set valid_customer_ids -%}
+    (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
+{%- endset %}
+
+with
+
+source as (
+
+    select
+        *,
+        to_json(source_rows) as raw_record
+    from {{ source('raw', 'consent_events') }} as source_rows
+
+),
+
+checked as (
+
+    select
+        consent_event_id,
+        customer_id,
+        channel,
+        purpose,
+        status as consent_status,
+        source as consent_source,
+        is_double_opt_in,
+        occurred_at,
+        received_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        raw_record,
+        {{ first_failing_check([
+            ["consent_event_id is null", "missing_key"],
+            ["(channel is null or channel not in ('email', 'sms', 'push')) or (purpose is null or purpose not in ('marketing', 'transactional')) or (status is null or status not in ('opted_in', 'opted_out', 'pending_confirmation'))", "invalid_value"],
+            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            [event_time_out_of_range("occurred_at"), "timestamp_out_of_range"],
+        ]) }} as rejection_reason
+    from source
+
+),
+
+deduplicated as (
+
+    {{ mark_duplicate_keys('checked', 'consent_event_id') }}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,56 @@
+{#-
+    Every raw events row, typed and renamed, with the first check it fails in rejection_reason
+    (null when valid). Never filters: stg_raw__events keeps the valid rows, rejected_rows the others.
+-#}
+{% set valid_customer_ids -%}
+    (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
+{%- endset %}
+
+with
+
+source as (
+
+    select
+        *,
+        to_json(source_rows) as raw_record
+    from {{ source('raw', 'events') }} as source_rows
+
+),
+
+checked as (
+
+    select
+        event_id,
+        event_name,
+        anonymous_id,
+        customer_id,
+        session_id,
+        page_path,
+        product_id,
+        cart_id,
+        order_id,
+        feature_name,
+        cart_value,
+        occurred_at,
+        received_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        raw_record,
+        {{ first_failing_check([
+            ["event_id is null", "missing_key"],
+            ["(event_name is null or event_name not in ('page_viewed', 'product_viewed', 'cart_updated', 'checkout_started', 'order_completed', 'trial_started', 'feature_used', 'subscription_renewal_scheduled', 'subscription_cancelled', 'logged_in'))", "invalid_value"],
+            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            [event_time_out_of_range("occurred_at"), "timestamp_out_of_range"],
+        ]) }} as rejection_reason
+    from source
+
+),
+
+deduplicated as (
+
+    {{ mark_duplicate_keys('checked', 'event_id') }}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,49 @@
+{#-
+    Every raw identifies row, typed and renamed, with the first check it fails in rejection_reason
+    (null when valid). Never filters: stg_raw__identifies keeps the valid rows, rejected_rows the others.
+-#}
+{% set valid_customer_ids -%}
+    (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
+{%- endset %}
+
+with
+
+source as (
+
+    select
+        *,
+        to_json(source_rows) as raw_record
+    from {{ source('raw', 'identifies') }} as source_rows
+
+),
+
+checked as (
+
+    select
+        identify_id,
+        anonymous_id,
+        device_id,
+        customer_id,
+        lower(trim(email)) as email,
+        occurred_at,
+        received_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        raw_record,
+        {{ first_failing_check([
+            ["identify_id is null", "missing_key"],
+            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            [event_time_out_of_range("occurred_at"), "timestamp_out_of_range"],
+        ]) }} as rejection_reason
+    from source
+
+),
+
+deduplicated as (
+
+    {{ mark_duplicate_keys('checked', 'identify_id') }}
+
+)
+
+select * from deduplicated

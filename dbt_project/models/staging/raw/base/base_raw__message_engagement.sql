@@ -1,0 +1,52 @@
+{#-
+    Every raw message_engagement row, typed and renamed, with the first check it fails in rejection_reason
+    (null when valid). Never filters: stg_raw__message_engagement keeps the valid rows, rejected_rows the others.
+-#}
+{% set valid_customer_ids -%}
+    (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
+{%- endset %}
+
+with
+
+source as (
+
+    select
+        *,
+        to_json(source_rows) as raw_record
+    from {{ source('raw', 'message_engagement') }} as source_rows
+
+),
+
+checked as (
+
+    select
+        message_event_id,
+        message_id,
+        customer_id,
+        channel,
+        campaign_name,
+        event_type,
+        bounce_type,
+        occurred_at,
+        received_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        raw_record,
+        {{ first_failing_check([
+            ["message_event_id is null", "missing_key"],
+            ["(channel is null or channel not in ('email', 'sms', 'push')) or (event_type is null or event_type not in ('sent', 'delivered', 'opened', 'clicked', 'bounced', 'unsubscribed', 'complained')) or (bounce_type is not null and (bounce_type is null or bounce_type not in ('hard', 'soft')))", "invalid_value"],
+            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            [event_time_out_of_range("occurred_at"), "timestamp_out_of_range"],
+        ]) }} as rejection_reason
+    from source
+
+),
+
+deduplicated as (
+
+    {{ mark_duplicate_keys('checked', 'message_event_id') }}
+
+)
+
+select * from deduplicated

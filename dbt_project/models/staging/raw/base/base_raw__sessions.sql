@@ -1,0 +1,53 @@
+{#-
+    Every raw sessions row, typed and renamed, with the first check it fails in rejection_reason
+    (null when valid). Never filters: stg_raw__sessions keeps the valid rows, rejected_rows the others.
+-#}
+{% set valid_customer_ids -%}
+    (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
+{%- endset %}
+
+with
+
+source as (
+
+    select
+        *,
+        to_json(source_rows) as raw_record
+    from {{ source('raw', 'sessions') }} as source_rows
+
+),
+
+checked as (
+
+    select
+        session_id,
+        anonymous_id,
+        device_id,
+        customer_id,
+        lower(utm_source) as utm_source,
+        lower(utm_medium) as utm_medium,
+        utm_campaign,
+        referrer,
+        landing_page,
+        started_at,
+        received_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        raw_record,
+        {{ first_failing_check([
+            ["session_id is null", "missing_key"],
+            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            [event_time_out_of_range("started_at"), "timestamp_out_of_range"],
+        ]) }} as rejection_reason
+    from source
+
+),
+
+deduplicated as (
+
+    {{ mark_duplicate_keys('checked', 'session_id') }}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,53 @@
+{#-
+    Every raw subscriptions row, typed and renamed, with the first check it fails in rejection_reason
+    (null when valid). Never filters: stg_raw__subscriptions keeps the valid rows, rejected_rows the others.
+-#}
+{% set valid_customer_ids -%}
+    (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
+{%- endset %}
+
+with
+
+source as (
+
+    select
+        *,
+        to_json(source_rows) as raw_record
+    from {{ source('raw', 'subscriptions') }} as source_rows
+
+),
+
+checked as (
+
+    select
+        subscription_id,
+        customer_id,
+        plan,
+        status as subscription_status,
+        renewal_due_date,
+        trial_started_at,
+        started_at,
+        cancelled_at,
+        updated_at,
+        received_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        raw_record,
+        {{ first_failing_check([
+            ["subscription_id is null", "missing_key"],
+            ["(plan is null or plan not in ('basic', 'plus', 'pro')) or (status is null or status not in ('trialing', 'active', 'past_due', 'cancelled'))", "invalid_value"],
+            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            [event_time_out_of_range("trial_started_at"), "timestamp_out_of_range"],
+        ]) }} as rejection_reason
+    from source
+
+),
+
+deduplicated as (
+
+    {{ mark_duplicate_keys('checked', 'subscription_id') }}
+
+)
+
+select * from deduplicated

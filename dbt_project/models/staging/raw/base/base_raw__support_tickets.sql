@@ -1,0 +1,52 @@
+{#-
+    Every raw support_tickets row, typed and renamed, with the first check it fails in rejection_reason
+    (null when valid). Never filters: stg_raw__support_tickets keeps the valid rows, rejected_rows the others.
+-#}
+{% set valid_customer_ids -%}
+    (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
+{%- endset %}
+
+with
+
+source as (
+
+    select
+        *,
+        to_json(source_rows) as raw_record
+    from {{ source('raw', 'support_tickets') }} as source_rows
+
+),
+
+checked as (
+
+    select
+        ticket_id,
+        customer_id,
+        channel,
+        priority,
+        status as ticket_status,
+        subject,
+        body,
+        created_at,
+        received_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        raw_record,
+        {{ first_failing_check([
+            ["ticket_id is null", "missing_key"],
+            ["(channel is null or channel not in ('email', 'chat', 'phone')) or (priority is null or priority not in ('low', 'normal', 'high', 'urgent')) or (status is null or status not in ('open', 'pending', 'solved', 'closed'))", "invalid_value"],
+            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            [event_time_out_of_range("created_at"), "timestamp_out_of_range"],
+        ]) }} as rejection_reason
+    from source
+
+),
+
+deduplicated as (
+
+    {{ mark_duplicate_keys('checked', 'ticket_id') }}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,26 @@
+{#- Valid raw products: one row per product_id (the first received wins). Rejected rows are kept in rejected_rows. -#}
+with
+
+validated as (
+
+    select * from {{ ref('base_raw__products') }}
+
+),
+
+accepted as (
+
+    select
+        product_id,
+        product_name,
+        category,
+        price,
+        is_subscription,
+        updated_at,
+        received_at,
+        _loaded_at
+    from validated
+    where rejection_reason is null
+
+)
+
+select * from accepted

@@ -1,0 +1,48 @@
+"""Every dbt model as a Dagster asset, every dbt test as an asset check."""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.dbt_args import dbt_build_args
+from orchestration.resources import JourneyRunSettings
+from orchestration.settings import DBT_PROJECT_DIR, paths_from_env
+
+# dbt runs as a subprocess and reads the warehouse path from this variable (profiles.yml): pin it to the
+# same warehouse the Python steps use.
+os.environ.setdefault("JOURNEYS_WAREHOUSE_PATH", str(paths_from_env().warehouse))
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()
+if not dbt_project.manifest_path.exists():
+    # A fresh clone has no manifest yet: parse once so definitions load anywhere (make targets do it too).
+    dbt_project.preparer.prepare(dbt_project)
+
+
+def group_for_model_path(fqn: list[str]) -> str:
+    """models/staging/... -> 'staging'; models/marts/<area>/... -> '<area>'."""
+    layer = fqn[1] if len(fqn) > 1 else "default"
+    if layer == "marts" and len(fqn) > 3:
+        return fqn[2]
+    return layer
+
+
+class JourneysDbtTranslator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return "raw"
+        return group_for_model_path(dbt_resource_props["fqn"])
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=JourneysDbtTranslator(),
+    project=dbt_project,
+)
+def journeys_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, run_settings: JourneyRunSettings):
+    args = dbt_build_args(as_of=run_settings.as_of_for_run(context), run_id=context.run_id)
+    context.log.info("dbt %s", " ".join(args))
+    yield from dbt.cli(args, context=context).stream()

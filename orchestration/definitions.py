@@ -1,0 +1,24 @@
+"""The Dagster code location. Assembles definitions only; each piece lives in its own module."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.activation_assets import outbox_email_activation
+from orchestration.dbt_assets import dbt_project, journeys_dbt_models
+from orchestration.jobs import journey_run_job
+from orchestration.landing_assets import raw_landing
+from orchestration.quality_checks import rejected_share_is_small, welcome_actions_are_sendable
+from orchestration.resources import JourneyRunSettings, dbt_executable, default_warehouse
+
+defs = dg.Definitions(
+    assets=[raw_landing, journeys_dbt_models, outbox_email_activation],
+    asset_checks=[welcome_actions_are_sendable, rejected_share_is_small],
+    jobs=[journey_run_job],
+    resources={
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "warehouse": default_warehouse(),
+        "run_settings": JourneyRunSettings(),
+    },
+)

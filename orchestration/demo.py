@@ -1,0 +1,157 @@
+"""`make demo`: generate the sample business if absent, run the journey_run job in process, summarise.
+
+The run is recorded in the project's Dagster instance, so `make ui` shows it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.settings import Paths, paths_from_env
+
+DEMO_CUSTOMERS = 10_000
+
+
+def _ensure_sample_data(paths: Paths, customers: int) -> str:
+    if any(paths.raw_dir.glob("*/*.parquet")):
+        return f"sample data already present in {paths.raw_dir} (not regenerated)"
+    from sample_business import generate
+
+    summary = generate(paths.data_dir, n_customers=customers)
+    return f"generated the sample business: {customers:,} customers in {summary.seconds:.1f} s into {paths.raw_dir}"
+
+
+def _data_as_of(paths: Paths) -> str | None:
+    """The sample data's own 'now', so the demo decides as of the end of the generated history."""
+    truth = paths.ground_truth_dir / "ground_truth.json"
+    if not truth.exists():
+        return None
+    return json.loads(truth.read_text())["parameters"]["as_of"]
+
+
+def _run_job(as_of: str | None, dry_run: bool) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("journey_run")
+    config = {"resources": {"run_settings": {"config": {"as_of": as_of, "dry_run": dry_run}}}}
+    return job.execute_in_process(instance=dg.DagsterInstance.get(), run_config=config, raise_on_error=False)
+
+
+def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    found = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        found[materialization.asset_key.to_user_string()] = {
+            k: v.value for k, v in materialization.metadata.items()
+        }
+    return found
+
+
+def _warehouse_facts(warehouse: Path, run_id: str) -> dict:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {
+            "landed_files": con.execute("select count(*), sum(row_count) from raw._landed_files").fetchone(),
+            "rejected": con.execute(
+                "select source_table, rejection_reason, count(*) from quality.rejected_rows group by all order by 1, 2"
+            ).fetchall(),
+            "actions_total": con.execute("select count(*) from activation.foundation_welcome_actions").fetchone()[0],
+            "actions_this_run": con.execute(
+                "select count(*) from activation.foundation_welcome_actions where decided_in_run = ?", [run_id]
+            ).fetchone()[0],
+            "ledger": con.execute(
+                "select destination, state, count(*) from activation.send_ledger group by all order by 1, 2"
+            ).fetchall(),
+        }
+
+
+def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: str, as_of: str | None, seconds: float):
+    meta = _metadata_by_asset(result)
+    checks = result.get_asset_check_evaluations()
+    failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    print()
+    print("=" * 78)
+    print(f"journey_run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f} s   (run id {result.run_id})")
+    print("=" * 78)
+    print(f"Data      {data_note}")
+    print(f"as_of     {as_of or 'now'}   warehouse {paths.warehouse}")
+    if failed_steps:
+        print(f"Failed steps: {', '.join(failed_steps)} (see `make ui`, run {result.run_id})")
+
+    landed = sum(int(m.get("rows_landed_this_run", 0)) for k, m in meta.items() if k.startswith("raw/"))
+    facts = _warehouse_facts(paths.warehouse, result.run_id) if paths.warehouse.exists() else None
+    print("\n1. Landing (raw files -> warehouse schema raw, append-only)")
+    print(f"   new rows landed this run: {landed:,}")
+    if facts:
+        files, rows = facts["landed_files"]
+        print(f"   landed in total: {files} files, {int(rows or 0):,} rows")
+
+    dbt_models = [k for k in meta if not k.startswith(("raw/", "activation/"))]
+    dbt_checks = [c for c in checks if c.check_name not in {"welcome_actions_are_sendable", "rejected_share_is_small"}]
+    print("\n2. dbt build in DuckDB (models + tests)")
+    print(f"   models built: {len(dbt_models)}   tests: {sum(c.passed for c in dbt_checks)} passed, "
+          f"{sum(not c.passed for c in dbt_checks)} failed")
+    if facts and facts["rejected"]:
+        total = sum(n for _, _, n in facts["rejected"])
+        print(f"   rows kept aside in quality.rejected_rows: {total:,} (planted defects, with reasons):")
+        for table, reason, n in facts["rejected"]:
+            print(f"     {table:<20} {reason:<24} {n:>6,}")
+
+    print("\n3. Quality checks (Great Expectations and SQL, as Dagster asset checks)")
+    for c in checks:
+        if c.check_name in {"welcome_actions_are_sendable", "rejected_share_is_small"}:
+            print(f"   {c.check_name:<32} {'passed' if c.passed else 'FAILED'}"
+                  f"{'  (blocking: a failure stops activation)' if c.check_name.startswith('welcome') else ''}")
+
+    print("\n4. Activation (reverse ETL)")
+    print("   Journeys are not built yet: the only rule is the foundation's hard-wired welcome email")
+    print("   (model foundation_welcome_actions); consent = latest email/marketing state is opted_in.")
+    if facts:
+        print(f"   actions decided this run: {facts['actions_this_run']:,} (total so far {facts['actions_total']:,})")
+    activation = meta.get("activation/outbox_email")
+    if activation:
+        if activation.get("dry_run"):
+            print(f"   DRY RUN: {activation['candidates']:,} would be sent; nothing was sent")
+        else:
+            print(f"   sent this run: {activation['sent']:,}   failed: {activation['failed']:,}   "
+                  f"already sent by earlier runs (not sent again): {activation['already_sent_before']:,}")
+            if activation["sent"] == 0:
+                print("   -> nothing new to send: this run was incremental and sent nothing twice.")
+        print(f"   outbox: {activation['outbox_file']}")
+    else:
+        print("   activation did not run (a blocking check failed or an upstream step failed)")
+    if facts:
+        for destination, state, n in facts["ledger"]:
+            print(f"   ledger {destination}: {n:,} {state}")
+
+    print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000 with this run, the asset graph and checks.")
+    print("      Query the warehouse read-only: duckdb -readonly " + str(paths.warehouse))
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help="sample size if data is absent")
+    parser.add_argument("--as-of", default=None, help="logical run time (default: the sample data's as_of)")
+    parser.add_argument("--dry-run", action="store_true", help="decide and preview, send nothing")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    paths = paths_from_env()
+    started = time.monotonic()
+    note = _ensure_sample_data(paths, args.customers)
+    as_of = args.as_of or _data_as_of(paths)
+    result = _run_job(as_of, args.dry_run)
+    print_summary(result, paths, note, as_of, time.monotonic() - started)
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Great Expectations validation of frames read from DuckDB.
+
+GX's SQL datasource over duckdb-engine fails on this stack (every metric errors), so we read the rows to
+validate from DuckDB into pandas (only the columns the suite needs) and validate with GX's pandas path.
+See docs/decisions/0003-great-expectations-on-frames.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import great_expectations as gx
+import pandas as pd
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    suite: str
+    success: bool
+    rows: int
+    outcomes: list[ExpectationOutcome]
+
+    def failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+
+def validate_frame(frame: pd.DataFrame, suite_name: str, expectations: list) -> ValidationOutcome:
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_pandas(name=f"{suite_name}_source")
+    asset = source.add_dataframe_asset(name=suite_name)
+    batch = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
+    result = batch.validate(suite)
+    outcomes = [
+        ExpectationOutcome(
+            expectation=r.expectation_config.type,
+            column=r.expectation_config.kwargs.get("column"),
+            success=bool(r.success),
+            unexpected_count=(r.result or {}).get("unexpected_count"),
+        )
+        for r in result.results
+    ]
+    return ValidationOutcome(suite=suite_name, success=bool(result.success), rows=len(frame), outcomes=outcomes)
+
+
+def welcome_actions_expectations() -> list:
+    """What must hold for every action before anything is sent."""
+    return [
+        gx.expectations.ExpectColumnValuesToBeUnique(column="action_id"),
+        gx.expectations.ExpectColumnValuesToNotBeNull(column="action_id"),
+        gx.expectations.ExpectColumnValuesToNotBeNull(column="email"),
+        gx.expectations.ExpectColumnValuesToMatchRegex(column="email", regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+        gx.expectations.ExpectColumnValuesToBeInSet(column="channel", value_set=["email"]),
+    ]

@@ -1,0 +1,61 @@
+"""Quality gates as asset checks. Blocking checks stop activation for the run when they fail."""
+
+import dagster as dg
+
+from orchestration.expectations import validate_frame, welcome_actions_expectations
+from orchestration.resources import WarehouseResource
+
+WELCOME_ACTIONS = dg.AssetKey(["foundation_welcome_actions"])
+REJECTED_ROWS = dg.AssetKey(["rejected_rows"])
+
+# A raw table whose rejected share exceeds this is more likely a broken export than a few bad rows.
+MAX_REJECTED_SHARE = 0.05
+
+
+@dg.asset_check(
+    asset=WELCOME_ACTIONS,
+    blocking=True,
+    description="Great Expectations: unique, non-null action ids; valid email addresses; email channel only.",
+)
+def welcome_actions_are_sendable(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        frame = con.execute(
+            "select action_id, email, channel from activation.foundation_welcome_actions"
+        ).df()
+    outcome = validate_frame(frame, "foundation_welcome_actions", welcome_actions_expectations())
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "rows_validated": outcome.rows,
+            "failed_expectations": [f"{f.expectation}({f.column}): {f.unexpected_count}" for f in outcome.failures()],
+        },
+    )
+
+
+@dg.asset_check(
+    asset=REJECTED_ROWS,
+    description=f"Each raw table's rejected share stays under {MAX_REJECTED_SHARE:.0%} (a broken export, not noise).",
+)
+def rejected_share_is_small(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        rows = con.execute(
+            """
+            with landed as (
+                select table_name, sum(row_count) as landed_rows from raw._landed_files group by table_name
+            ),
+            rejected as (
+                select source_table, count(*) as rejected_rows from quality.rejected_rows group by source_table
+            )
+            select landed.table_name, landed.landed_rows, coalesce(rejected.rejected_rows, 0)
+            from landed left join rejected on rejected.source_table = landed.table_name
+            order by 1
+            """
+        ).fetchall()
+    shares = {table: rejected / landed if landed else 0.0 for table, landed, rejected in rows}
+    too_high = {t: round(s, 4) for t, s in shares.items() if s > MAX_REJECTED_SHARE}
+    return dg.AssetCheckResult(
+        passed=not too_high,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rejected_share_by_table": {t: round(s, 4) for t, s in shares.items()}, "too_high": too_high},
+    )

@@ -1,0 +1,61 @@
+"""Resources: the run's settings (as_of, dry run) and the warehouse connection."""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.settings import paths_from_env
+
+
+class JourneyRunSettings(dg.ConfigurableResource):
+    """What a marketer sets when launching a run from the UI (Launchpad > resources > run_settings)."""
+
+    as_of: str | None = None
+    dry_run: bool = False
+
+    def as_of_for_run(self, context: dg.OpExecutionContext) -> str:
+        """The run's logical time (UTC, ISO 8601). Without as_of: the run's creation time, the same for
+        every step of the run."""
+        if self.as_of:
+            return resolve_as_of(self.as_of)
+        record = context.instance.get_run_record_by_id(context.run_id)
+        created = record.create_timestamp if record else datetime.now(UTC)
+        return created.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
+
+
+def resolve_as_of(as_of: str) -> str:
+    """'2026-11-01', '2026-11-01T12:00:00Z' or with an offset -> naive UTC ISO 8601."""
+    parsed = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat()
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse. One writer at a time: open, work, close; never hold it across steps."""
+
+    path: str
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(self.path, read_only=read_only)
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the project's venv), whether or not it is on PATH."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else "dbt"
+
+
+def default_warehouse() -> WarehouseResource:
+    return WarehouseResource(path=str(paths_from_env().warehouse))

@@ -1,0 +1,35 @@
+"""Where things live. Every path can be moved with an environment variable; defaults stay inside the project."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+@dataclass(frozen=True)
+class Paths:
+    data_dir: Path
+    warehouse: Path
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        return self.data_dir / "ground_truth"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+def paths_from_env() -> Paths:
+    """JOURNEYS_DATA_DIR (default ./data) and JOURNEYS_WAREHOUSE_PATH (default <data_dir>/warehouse.duckdb)."""
+    data_dir = Path(os.environ.get("JOURNEYS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+    warehouse = Path(os.environ.get("JOURNEYS_WAREHOUSE_PATH", data_dir / "warehouse.duckdb")).resolve()
+    return Paths(data_dir=data_dir, warehouse=warehouse)
