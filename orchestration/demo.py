@@ -49,9 +49,7 @@ def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     found = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
-        found[materialization.asset_key.to_user_string()] = {
-            k: v.value for k, v in materialization.metadata.items()
-        }
+        found[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
     return found
 
 
@@ -64,7 +62,8 @@ def _warehouse_facts(warehouse: Path, run_id: str) -> dict:
             ).fetchall(),
             "actions_total": con.execute("select count(*) from activation.foundation_welcome_actions").fetchone()[0],
             "actions_this_run": con.execute(
-                "select count(*) from activation.foundation_welcome_actions where decided_in_run = ?", [run_id]
+                "select count(*) from activation.foundation_welcome_actions where decided_in_run = ?",
+                [run_id],
             ).fetchone()[0],
             "ledger": con.execute(
                 "select destination, state, count(*) from activation.send_ledger group by all order by 1, 2"
@@ -93,11 +92,13 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         files, rows = facts["landed_files"]
         print(f"   landed in total: {files} files, {int(rows or 0):,} rows")
 
-    dbt_models = [k for k in meta if not k.startswith(("raw/", "activation/"))]
+    dbt_models = [k for k in meta if not k.startswith("raw/") and k != "activation/outbox_email"]
     dbt_checks = [c for c in checks if c.check_name not in {"welcome_actions_are_sendable", "rejected_share_is_small"}]
     print("\n2. dbt build in DuckDB (models + tests)")
-    print(f"   models built: {len(dbt_models)}   tests: {sum(c.passed for c in dbt_checks)} passed, "
-          f"{sum(not c.passed for c in dbt_checks)} failed")
+    print(
+        f"   models built: {len(dbt_models)}   tests: {sum(c.passed for c in dbt_checks)} passed, "
+        f"{sum(not c.passed for c in dbt_checks)} failed"
+    )
     if facts and facts["rejected"]:
         total = sum(n for _, _, n in facts["rejected"])
         print(f"   rows kept aside in quality.rejected_rows: {total:,} (planted defects, with reasons):")
@@ -107,8 +108,10 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
     print("\n3. Quality checks (Great Expectations and SQL, as Dagster asset checks)")
     for c in checks:
         if c.check_name in {"welcome_actions_are_sendable", "rejected_share_is_small"}:
-            print(f"   {c.check_name:<32} {'passed' if c.passed else 'FAILED'}"
-                  f"{'  (blocking: a failure stops activation)' if c.check_name.startswith('welcome') else ''}")
+            print(
+                f"   {c.check_name:<32} {'passed' if c.passed else 'FAILED'}"
+                f"{'  (blocking: a failure stops activation)' if c.check_name.startswith('welcome') else ''}"
+            )
 
     print("\n4. Activation (reverse ETL)")
     print("   Journeys are not built yet: the only rule is the foundation's hard-wired welcome email")
@@ -120,8 +123,10 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         if activation.get("dry_run"):
             print(f"   DRY RUN: {activation['candidates']:,} would be sent; nothing was sent")
         else:
-            print(f"   sent this run: {activation['sent']:,}   failed: {activation['failed']:,}   "
-                  f"already sent by earlier runs (not sent again): {activation['already_sent_before']:,}")
+            print(
+                f"   sent this run: {activation['sent']:,}   failed: {activation['failed']:,}   "
+                f"already sent by earlier runs (not sent again): {activation['already_sent_before']:,}"
+            )
             if activation["sent"] == 0:
                 print("   -> nothing new to send: this run was incremental and sent nothing twice.")
         print(f"   outbox: {activation['outbox_file']}")

@@ -70,7 +70,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation_sql: str) -> list[str]:
-    return [row[0] for row in con.execute(f"describe {relation_sql}").fetchall()]
+    return [row[0] for row in con.execute(f"describe select * from {relation_sql}").fetchall()]
 
 
 def _land_file(con: duckdb.DuckDBPyConnection, table: str, path: Path, relative: str, loaded_at: datetime) -> int:
@@ -98,9 +98,7 @@ def _land_file(con: duckdb.DuckDBPyConnection, table: str, path: Path, relative:
                 )
             con.execute(f"insert into raw.{table} by name {select_sql}", [relative, loaded_at])
         rows = con.execute(f"select count(*) from {file_sql}").fetchone()[0]
-        con.execute(
-            "insert into raw._landed_files values (?, ?, ?, ?)", [relative, table, rows, loaded_at]
-        )
+        con.execute("insert into raw._landed_files values (?, ?, ?, ?)", [relative, table, rows, loaded_at])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -115,9 +113,7 @@ def land_new_files(con: duckdb.DuckDBPyConnection, data_dir: Path) -> LandingRep
     report = LandingReport()
     raw_dir = data_dir / "raw"
     if raw_dir.exists():
-        report.unknown_folders = sorted(
-            p.name for p in raw_dir.iterdir() if p.is_dir() and p.name not in RAW_TABLES
-        )
+        report.unknown_folders = sorted(p.name for p in raw_dir.iterdir() if p.is_dir() and p.name not in RAW_TABLES)
     for name in report.unknown_folders:
         log.warning("raw/%s is not a known raw table (%s); its files are not landed", name, ", ".join(RAW_TABLES))
 

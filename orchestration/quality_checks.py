@@ -5,8 +5,8 @@ import dagster as dg
 from orchestration.expectations import validate_frame, welcome_actions_expectations
 from orchestration.resources import WarehouseResource
 
-WELCOME_ACTIONS = dg.AssetKey(["foundation_welcome_actions"])
-REJECTED_ROWS = dg.AssetKey(["rejected_rows"])
+WELCOME_ACTIONS = dg.AssetKey(["activation", "foundation_welcome_actions"])
+REJECTED_ROWS = dg.AssetKey(["quality", "rejected_rows"])
 
 # A raw table whose rejected share exceeds this is more likely a broken export than a few bad rows.
 MAX_REJECTED_SHARE = 0.05
@@ -19,9 +19,7 @@ MAX_REJECTED_SHARE = 0.05
 )
 def welcome_actions_are_sendable(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
-        frame = con.execute(
-            "select action_id, email, channel from activation.foundation_welcome_actions"
-        ).df()
+        frame = con.execute("select action_id, email, channel from activation.foundation_welcome_actions").df()
     outcome = validate_frame(frame, "foundation_welcome_actions", welcome_actions_expectations())
     return dg.AssetCheckResult(
         passed=outcome.success,
@@ -57,5 +55,8 @@ def rejected_share_is_small(warehouse: WarehouseResource) -> dg.AssetCheckResult
     return dg.AssetCheckResult(
         passed=not too_high,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rejected_share_by_table": {t: round(s, 4) for t, s in shares.items()}, "too_high": too_high},
+        metadata={
+            "rejected_share_by_table": {t: round(s, 4) for t, s in shares.items()},
+            "too_high": too_high,
+        },
     )

@@ -20,27 +20,27 @@
 with
 
 {% for table, key in raw_tables.items() %}
-rejected_{{ table }} as (
+    rejected_{{ table }} as (
 
-    select
-        '{{ table }}' as source_table,
-        cast({{ key }} as varchar) as record_key,
-        rejection_reason,
-        _source_file as source_file,
-        _source_row as source_row,
-        raw_record,
-        _loaded_at as loaded_at
-    from {{ ref('base_raw__' ~ table) }}
-    where rejection_reason is not null
+        select
+            '{{ table }}' as source_table,
+            cast({{ key }} as varchar) as record_key,
+            rejection_reason,
+            _source_file as source_file,
+            _source_row as source_row,
+            raw_record,
+            _loaded_at as loaded_at
+        from {{ ref('base_raw__' ~ table) }}
+        where rejection_reason is not null
 
-),
+    ),
 
 {% endfor %}
 unioned as (
 
     {% for table in raw_tables %}
-    select * from rejected_{{ table }}
-    {% if not loop.last %}union all{% endif %}
+        select * from rejected_{{ table }}
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 )

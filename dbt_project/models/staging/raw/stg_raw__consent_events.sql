@@ -1,4 +1,7 @@
-{#- Valid raw consent_events: one row per consent_event_id (the first received wins). Rejected rows are kept in rejected_rows. -#}
+{#-
+    Valid raw consent_events: one row per consent_event_id (the first received wins).
+    Rows that failed a check are kept in rejected_rows with the reason.
+-#}
 with
 
 validated as (

@@ -1,4 +1,7 @@
-{#- Valid raw identifies: one row per identify_id (the first received wins). Rejected rows are kept in rejected_rows. -#}
+{#-
+    Valid raw identifies: one row per identify_id (the first received wins).
+    Rows that failed a check are kept in rejected_rows with the reason.
+-#}
 with
 
 validated as (

@@ -1,4 +1,7 @@
-{#- Valid raw message_engagement: one row per message_event_id (the first received wins). Rejected rows are kept in rejected_rows. -#}
+{#-
+    Valid raw message_engagement: one row per message_event_id (the first received wins).
+    Rows that failed a check are kept in rejected_rows with the reason.
+-#}
 with
 
 validated as (

@@ -1,4 +1,7 @@
-{#- Valid raw order_items: one row per order_item_id (the first received wins). Rejected rows are kept in rejected_rows. -#}
+{#-
+    Valid raw order_items: one row per order_item_id (the first received wins).
+    Rows that failed a check are kept in rejected_rows with the reason.
+-#}
 with
 
 validated as (

@@ -1,4 +1,7 @@
-{#- Valid raw sessions: one row per session_id (the first received wins). Rejected rows are kept in rejected_rows. -#}
+{#-
+    Valid raw sessions: one row per session_id (the first received wins).
+    Rows that failed a check are kept in rejected_rows with the reason.
+-#}
 with
 
 validated as (

@@ -10,10 +10,11 @@ with
 
 source as (
 
+    -- to_json(<table alias>) serialises the whole raw row, exactly as it landed
     select
         *,
         to_json(source_rows) as raw_record
-    from {{ source('raw', 'events') }} as source_rows
+    from {{ source('raw', 'events') }} as source_rows  -- noqa: AL05
 
 ),
 

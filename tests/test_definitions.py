@@ -1,0 +1,58 @@
+"""The Dagster code location loads, as `dagster definitions validate` and `make ui` load it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_validate_with_the_dagster_cli():
+    dagster = Path(sys.executable).parent / "dagster"
+    completed = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Validation successful" in completed.stdout + completed.stderr
+
+
+def test_asset_graph_has_every_layer_and_the_activation_depends_on_the_actions():
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {
+        "raw/customers",
+        "staging/stg_raw__customers",
+        "quality/rejected_rows",
+        "activation/foundation_welcome_actions",
+    } <= keys
+    assert "activation/outbox_email" in keys
+    activation = graph.get(dg.AssetKey(["activation", "outbox_email"]))
+    assert dg.AssetKey(["activation", "foundation_welcome_actions"]) in activation.parent_keys
+    groups = {
+        graph.get(dg.AssetKey(k.split("/"))).group_name for k in ("staging/stg_raw__events", "quality/rejected_rows")
+    }
+    assert groups == {"staging", "quality"}
+
+
+def test_journey_runs_are_limited_to_one_at_a_time_by_the_instance_queue():
+    import yaml
+
+    from orchestration.jobs import JOURNEY_RUN_TAG
+
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    ((key, value),) = JOURNEY_RUN_TAG.items()
+    assert {"key": key, "value": value, "limit": 1} in limits
+    from orchestration.definitions import defs
+
+    assert defs.resolve_job_def("journey_run").tags[key] == value
