@@ -8,12 +8,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.dbt_args import dbt_build_args
-from orchestration.resources import JourneyRunSettings
-from orchestration.settings import DBT_PROJECT_DIR, paths_from_env
-
-# dbt runs as a subprocess and reads the warehouse path from this variable (profiles.yml): pin it to the
-# same warehouse the Python steps use.
-os.environ.setdefault("JOURNEYS_WAREHOUSE_PATH", str(paths_from_env().warehouse))
+from orchestration.resources import JourneyRunSettings, WarehouseResource
+from orchestration.settings import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 dbt_project.prepare_if_dev()
@@ -42,7 +38,15 @@ class JourneysDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=JourneysDbtTranslator(),
     project=dbt_project,
 )
-def journeys_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, run_settings: JourneyRunSettings):
+def journeys_dbt_models(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    run_settings: JourneyRunSettings,
+    warehouse: WarehouseResource,
+):
+    # dbt (a subprocess) reads the warehouse path from this variable in profiles.yml: the same warehouse
+    # the Python steps of this run use.
+    os.environ["JOURNEYS_WAREHOUSE_PATH"] = warehouse.resolved_path()
     args = dbt_build_args(as_of=run_settings.as_of_for_run(context), run_id=context.run_id)
     context.log.info("dbt %s", " ".join(args))
     yield from dbt.cli(args, context=context).stream()

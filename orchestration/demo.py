@@ -41,7 +41,10 @@ def _run_job(as_of: str | None, dry_run: bool) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def("journey_run")
-    config = {"resources": {"run_settings": {"config": {"as_of": as_of, "dry_run": dry_run}}}}
+    config = {
+        "resources": {"run_settings": {"config": {"as_of": as_of, "dry_run": dry_run}}},
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+    }
     return job.execute_in_process(instance=dg.DagsterInstance.get(), run_config=config, raise_on_error=False)
 
 
@@ -96,15 +99,18 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
     dbt_checks = [c for c in checks if c.check_name not in {"welcome_actions_are_sendable", "rejected_share_is_small"}]
     print("\n2. dbt build in DuckDB (models + tests)")
     print(
-        f"   models built: {len(dbt_models)}   tests: {sum(c.passed for c in dbt_checks)} passed, "
+        f"   models built or refreshed: {len(dbt_models)}   tests: {sum(c.passed for c in dbt_checks)} passed, "
         f"{sum(not c.passed for c in dbt_checks)} failed"
     )
     if facts and facts["rejected"]:
-        total = sum(n for _, _, n in facts["rejected"])
-        print(f"   rows kept aside in quality.rejected_rows: {total:,} (planted defects, with reasons):")
+        by_table: dict[str, list[tuple[str, int]]] = {}
         for table, reason, n in facts["rejected"]:
-            print(f"     {table:<20} {reason:<24} {n:>6,}")
-
+            by_table.setdefault(table, []).append((reason, n))
+        total = sum(n for _, _, n in facts["rejected"])
+        print(f"   raw rows kept aside in quality.rejected_rows, with their reason: {total:,}")
+        for table, reasons in by_table.items():
+            detail = ", ".join(f"{reason} {n:,}" for reason, n in reasons)
+            print(f"     {table:<19} {sum(n for _, n in reasons):>6,}  ({detail})")
     print("\n3. Quality checks (Great Expectations and SQL, as Dagster asset checks)")
     for c in checks:
         if c.check_name in {"welcome_actions_are_sendable", "rejected_share_is_small"}:
@@ -137,7 +143,7 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
             print(f"   ledger {destination}: {n:,} {state}")
 
     print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000 with this run, the asset graph and checks.")
-    print("      Query the warehouse read-only: duckdb -readonly " + str(paths.warehouse))
+    print(f"      BI and ad-hoc SQL: open {paths.warehouse} read-only from any DuckDB client between runs.")
     print()
 
 
@@ -147,7 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", default=None, help="logical run time (default: the sample data's as_of)")
     parser.add_argument("--dry-run", action="store_true", help="decide and preview, send nothing")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Our own progress at INFO; the libraries' chatter (alembic, GX registration) stays out of the demo.
+    for ours in ("orchestration", "activations", "sample_business"):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        logger = logging.getLogger(ours)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
     paths = paths_from_env()
     started = time.monotonic()

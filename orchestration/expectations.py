@@ -8,10 +8,15 @@ See docs/decisions/0003-great-expectations-on-frames.md.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+
+# No usage analytics leave this machine (and there is no network to send them to).
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx
 import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -37,6 +42,7 @@ class ValidationOutcome:
 
 def validate_frame(frame: pd.DataFrame, suite_name: str, expectations: list) -> ValidationOutcome:
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(name=f"{suite_name}_source")
     asset = source.add_dataframe_asset(name=suite_name)
     batch = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch").get_batch(

@@ -37,13 +37,19 @@ def resolve_as_of(as_of: str) -> str:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse. One writer at a time: open, work, close; never hold it across steps."""
+    """The DuckDB warehouse. One writer at a time: open, work, close; never hold it across steps.
 
-    path: str
+    path: empty means JOURNEYS_WAREHOUSE_PATH (or its default), read when the run uses it.
+    """
+
+    path: str = ""
+
+    def resolved_path(self) -> str:
+        return self.path or str(paths_from_env().warehouse)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(self.path, read_only=read_only)
+        con = duckdb.connect(self.resolved_path(), read_only=read_only)
         try:
             con.execute("set TimeZone = 'UTC'")
             yield con
@@ -55,7 +61,3 @@ def dbt_executable() -> str:
     """The dbt installed beside this Python (the project's venv), whether or not it is on PATH."""
     beside_python = Path(sys.executable).parent / "dbt"
     return str(beside_python) if beside_python.exists() else "dbt"
-
-
-def default_warehouse() -> WarehouseResource:
-    return WarehouseResource(path=str(paths_from_env().warehouse))

@@ -1,0 +1,175 @@
+"""The whole journey_run job, for real: generator -> landing -> dbt build in DuckDB -> checks -> outbox.
+
+Results are compared with the generator's ground truth, never with the pipeline's own output.
+"""
+
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from sample_business import generate
+
+pytestmark = pytest.mark.integration
+
+AS_OF = "2026-11-01T00:00:00"
+CUSTOMERS = 2_000
+
+
+def _point_project_at(data_dir: Path) -> None:
+    os.environ["JOURNEYS_DATA_DIR"] = str(data_dir)
+    os.environ["JOURNEYS_WAREHOUSE_PATH"] = str(data_dir / "warehouse.duckdb")
+
+
+def _run(**selection) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("journey_run")
+    if selection:
+        job = job.get_subset(**selection)
+    config = {"resources": {"run_settings": {"config": {"as_of": AS_OF, "dry_run": False}}}}
+    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config=config, raise_on_error=False)
+
+
+def _query(data_dir: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _planted(truth: dict) -> Counter:
+    return Counter({(t, r): n for t, reasons in truth["malformed"].items() for r, n in reasons.items() if n})
+
+
+def _rejected(data_dir: Path) -> Counter:
+    rows = _query(data_dir, "select source_table, rejection_reason, count(*) from quality.rejected_rows group by all")
+    return Counter({(t, r): n for t, r, n in rows})
+
+
+def _outbox_lines(data_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (data_dir / "outbox" / "email.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def one_batch(tmp_path_factory):
+    """All data in one batch, the job run twice in a row."""
+    data_dir = tmp_path_factory.mktemp("one_batch")
+    generate(data_dir, n_customers=CUSTOMERS, seed=11)
+    truth = json.loads((data_dir / "ground_truth" / "ground_truth.json").read_text())
+    _point_project_at(data_dir)
+    first = _run()
+    outbox_after_first = _outbox_lines(data_dir)
+    second = _run()
+    return data_dir, truth, first, second, outbox_after_first
+
+
+def test_first_run_succeeds_and_every_dbt_test_passes(one_batch):
+    _, _, first, _, _ = one_batch
+    assert first.success
+    evaluations = first.get_asset_check_evaluations()
+    assert len(evaluations) > 70
+    assert [e.check_name for e in evaluations if not e.passed] == []
+
+
+def test_rejected_rows_are_exactly_the_planted_defects(one_batch):
+    data_dir, truth, *_ = one_batch
+    assert _rejected(data_dir) == _planted(truth)
+
+
+def test_staging_keeps_exactly_the_valid_rows(one_batch):
+    data_dir, truth, *_ = one_batch
+    for table, expected in truth["valid_rows"].items():
+        (count,) = _query(data_dir, f"select count(*) from staging.stg_raw__{table}")[0]
+        assert count == expected, table
+
+
+def test_raw_tables_hold_every_row_as_written(one_batch):
+    data_dir, truth, *_ = one_batch
+    for table, written in truth["rows_written"].items():
+        (count,) = _query(data_dir, f"select count(*) from raw.{table}")[0]
+        assert count == written, table
+    rejected_keys = _query(
+        data_dir,
+        """select count(*) from quality.rejected_rows as r
+           where json_extract_string(r.raw_record, '$._source_file') <> r.source_file""",
+    )
+    assert rejected_keys == [(0,)], "raw_record must be the landed row itself"
+
+
+def test_welcome_actions_were_sent_once_each_with_their_idempotency_key(one_batch):
+    data_dir, _, first, _, outbox_after_first = one_batch
+    decided = {a for (a,) in _query(data_dir, "select action_id from activation.foundation_welcome_actions")}
+    assert len(decided) > 20, "the sample business must produce welcome actions to send"
+    assert Counter(line["action_id"] for line in outbox_after_first) == Counter(dict.fromkeys(decided, 1))
+    assert all(line["idempotency_key"] == line["action_id"] for line in outbox_after_first)
+    runs = _query(data_dir, "select distinct decided_in_run from activation.foundation_welcome_actions")
+    assert runs == [(first.run_id,)]
+
+
+def test_second_run_is_incremental_and_sends_nothing_twice(one_batch, capsys):
+    data_dir, truth, _, second, outbox_after_first = one_batch
+    assert second.success
+    assert _outbox_lines(data_dir) == outbox_after_first
+    assert _query(data_dir, "select count(*) from raw._landed_files") == [(len(truth["rows_written"]),)]
+
+    from orchestration.demo import print_summary
+    from orchestration.settings import paths_from_env
+
+    print_summary(second, paths_from_env(), "test data", AS_OF, 1.0)
+    summary = capsys.readouterr().out
+    assert "new rows landed this run: 0" in summary
+    assert f"already sent by earlier runs (not sent again): {len(outbox_after_first):,}" in summary
+    assert "nothing new to send" in summary
+
+
+CHECK_THEN_ACTIVATE = {
+    "asset_selection": {dg.AssetKey(["activation", "outbox_email"])},
+    "asset_check_selection": {
+        dg.AssetCheckKey(dg.AssetKey(["activation", "foundation_welcome_actions"]), "welcome_actions_are_sendable")
+    },
+}
+
+
+def test_a_failing_blocking_check_stops_activation(one_batch):
+    data_dir, *_ = one_batch
+    control = _run(**CHECK_THEN_ACTIVATE)
+    assert [e.passed for e in control.get_asset_check_evaluations()] == [True]
+    assert len(control.get_asset_materialization_events()) == 1, "with a passing check, activation runs"
+
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        con.execute(
+            """insert into activation.foundation_welcome_actions (action_id, customer_id, channel, email)
+               values ('bad-action', 'cus_x', 'email', 'not-an-address')"""
+        )
+    before = _outbox_lines(data_dir)
+    result = _run(**CHECK_THEN_ACTIVATE)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert result.get_asset_materialization_events() == []
+    assert _outbox_lines(data_dir) == before
+
+
+def test_landing_batch_by_batch_ends_where_one_big_batch_does(tmp_path):
+    """Snowplow-style: the same data landed in three batches gives the same staging and rejections."""
+    full = tmp_path / "full"
+    generate(full, n_customers=600, seed=5, batches=3)
+    truth = json.loads((full / "ground_truth" / "ground_truth.json").read_text())
+    staged = tmp_path / "staged"
+    (staged / "raw").mkdir(parents=True)
+    _point_project_at(staged)
+    batch_files = sorted({p.name.split("_part")[0].removesuffix(".parquet") for p in full.glob("raw/*/*.parquet")})
+    assert len(batch_files) == 3
+    for batch in batch_files:
+        for source in full.glob(f"raw/*/{batch}*.parquet"):
+            target = staged / "raw" / source.parent.name / source.name
+            target.parent.mkdir(exist_ok=True)
+            shutil.copy(source, target)
+        assert _run().success, batch
+    assert _rejected(staged) == _planted(truth)
+    for table, expected in truth["valid_rows"].items():
+        (count,) = _query(staged, f"select count(*) from staging.stg_raw__{table}")[0]
+        assert count == expected, table
