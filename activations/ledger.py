@@ -10,10 +10,11 @@ asking the destination whether it already has the action, never by guessing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 LEDGER_TABLE = "activation.send_ledger"
 
@@ -41,22 +42,28 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def record_intent(
-    con: duckdb.DuckDBPyConnection, destination: str, action_ids: Iterable[str], run_id: str, at: datetime
+    con: duckdb.DuckDBPyConnection, destination: str, action_ids: Sequence[str], run_id: str, at: datetime
 ) -> None:
-    rows = [(a, destination, "pending", 1, at, at, None, None, run_id) for a in action_ids]
-    if not rows:
+    """Marks the actions 'pending' (a retry counts one more attempt). One set-based statement per batch."""
+    if not action_ids:
         return
-    con.executemany(
-        f"""
-        insert into {LEDGER_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        on conflict (action_id, destination) do update set
-            state = 'pending',
-            attempts = {LEDGER_TABLE}.attempts + 1,
-            last_attempt_at = excluded.last_attempt_at,
-            run_id = excluded.run_id
-        """,
-        rows,
-    )
+    intents = pa.table({"action_id": pa.array(action_ids, pa.string())})
+    con.register("ledger_intents", intents)
+    try:
+        con.execute(
+            f"""
+            insert into {LEDGER_TABLE}
+            select action_id, ?, 'pending', 1, ?, ?, null, null, ? from ledger_intents
+            on conflict (action_id, destination) do update set
+                state = 'pending',
+                attempts = {LEDGER_TABLE}.attempts + 1,
+                last_attempt_at = excluded.last_attempt_at,
+                run_id = excluded.run_id
+            """,
+            [destination, at, at, run_id],
+        )
+    finally:
+        con.unregister("ledger_intents")
 
 
 def mark_results(
@@ -65,18 +72,35 @@ def mark_results(
     results: Iterable[tuple[str, str, str | None, str | None]],
     at: datetime,
 ) -> None:
-    """results: (action_id, state, provider_message_id, error)."""
-    rows = [(state, message_id, error, at, action_id, destination) for action_id, state, message_id, error in results]
+    """results: (action_id, state, provider_message_id, error). One set-based statement per batch."""
+    rows = list(results)
     if not rows:
         return
-    con.executemany(
-        f"""
-        update {LEDGER_TABLE}
-        set state = ?, provider_message_id = ?, error = ?, last_attempt_at = ?
-        where action_id = ? and destination = ?
-        """,
-        rows,
+    action_ids, states, message_ids, errors = (list(column) for column in zip(*rows, strict=True))
+    outcome = pa.table(
+        {
+            "action_id": pa.array(action_ids, pa.string()),
+            "state": pa.array(states, pa.string()),
+            "provider_message_id": pa.array(message_ids, pa.string()),
+            "error": pa.array(errors, pa.string()),
+        }
     )
+    con.register("ledger_outcome", outcome)
+    try:
+        con.execute(
+            f"""
+            update {LEDGER_TABLE} as ledger
+            set state = outcome.state,
+                provider_message_id = outcome.provider_message_id,
+                error = outcome.error,
+                last_attempt_at = ?
+            from ledger_outcome as outcome
+            where ledger.action_id = outcome.action_id and ledger.destination = ?
+            """,
+            [at, destination],
+        )
+    finally:
+        con.unregister("ledger_outcome")
 
 
 def in_flight(con: duckdb.DuckDBPyConnection, destination: str) -> list[str]:
