@@ -84,9 +84,12 @@ welcome_actions as (
 
 not_yet_decided as (
 
-    select * from welcome_actions
+    select welcome_actions.*
+    from welcome_actions
     {% if is_incremental() %}
-        where action_id not in (select action_id from {{ this }})
+        left join {{ this }} as decided
+            on welcome_actions.action_id = decided.action_id
+        where decided.action_id is null
     {% endif %}
 
 )
