@@ -9,6 +9,7 @@ def test_build_args_pass_as_of_and_run_id_as_vars():
     args = dbt_build_args(as_of="2026-11-01T00:00:00", run_id="r1")
     assert args[:2] == ["build", "--vars"]
     assert json.loads(args[2]) == {"as_of": "2026-11-01T00:00:00", "run_id": "r1"}
+    assert args[3:5] == ["--exclude-resource-type", "unit_test"]
     assert "--full-refresh" not in args
 
 

@@ -6,6 +6,8 @@ Results are compared with the generator's ground truth, never with the pipeline'
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.settings import DBT_PROJECT_DIR
 from sample_business import generate
 
 pytestmark = pytest.mark.integration
@@ -73,6 +76,23 @@ def test_first_run_succeeds_and_every_dbt_test_passes(one_batch):
     evaluations = first.get_asset_check_evaluations()
     assert len(evaluations) > 70
     assert [e.check_name for e in evaluations if not e.passed] == []
+
+
+def test_dbt_unit_tests_pass_in_both_incremental_and_full_refresh_modes(one_batch):
+    """Unit tests are left out of production builds; here they run against the built warehouse (the
+    incremental-mode fixture reads the column types of the existing table)."""
+    data_dir, *_ = one_batch
+    dbt = Path(sys.executable).parent / "dbt"
+    completed = subprocess.run(
+        [str(dbt), "test", "--select", "test_type:unit"],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert "PASS=3 " in completed.stdout
 
 
 def test_rejected_rows_are_exactly_the_planted_defects(one_batch):
