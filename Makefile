@@ -11,6 +11,8 @@ export JOURNEYS_DATA_DIR ?= $(CURDIR)/data
 export JOURNEYS_WAREHOUSE_PATH ?= $(JOURNEYS_DATA_DIR)/warehouse.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
 export DO_NOT_TRACK := 1
+# Tools started by Dagster (dbt, code servers) come from the project's environment.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install manifest demo test lint format ui bench clean
 

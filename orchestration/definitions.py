@@ -10,14 +10,14 @@ from orchestration.dbt_assets import dbt_project, journeys_dbt_models
 from orchestration.jobs import journey_run_job
 from orchestration.landing_assets import raw_landing
 from orchestration.quality_checks import rejected_share_is_small, welcome_actions_are_sendable
-from orchestration.resources import JourneyRunSettings, WarehouseResource, dbt_executable
+from orchestration.resources import JourneyRunSettings, WarehouseResource
 
 defs = dg.Definitions(
     assets=[raw_landing, journeys_dbt_models, outbox_email_activation],
     asset_checks=[welcome_actions_are_sendable, rejected_share_is_small],
     jobs=[journey_run_job],
     resources={
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": DbtCliResource(project_dir=dbt_project),
         "warehouse": WarehouseResource(),
         "run_settings": JourneyRunSettings(),
     },

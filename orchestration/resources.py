@@ -1,10 +1,8 @@
 """Resources: the run's settings (as_of, dry run) and the warehouse connection."""
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -55,9 +53,3 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
-
-
-def dbt_executable() -> str:
-    """The dbt installed beside this Python (the project's venv), whether or not it is on PATH."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,3 +34,12 @@ def paths_from_env() -> Paths:
     data_dir = Path(os.environ.get("JOURNEYS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
     warehouse = Path(os.environ.get("JOURNEYS_WAREHOUSE_PATH", data_dir / "warehouse.duckdb")).resolve()
     return Paths(data_dir=data_dir, warehouse=warehouse)
+
+
+def put_environment_tools_on_path() -> None:
+    """Tools installed with this Python (dbt) are found by name, even when the venv is not activated:
+    dagster-dbt starts `dbt` by name, for example when `dagster dev` prepares the dbt project."""
+    tools = str(Path(sys.prefix) / "bin")
+    current = os.environ.get("PATH", "")
+    if tools not in current.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(p for p in (tools, current) if p)

@@ -1,7 +1,12 @@
-"""`make ui` serves the Dagster UI with every definition loading (checked through the UI's own GraphQL API)."""
+"""`make ui` (dagster dev) serves the UI with every definition loading, checked through the UI's GraphQL API.
+
+dagster dev loads the code in a separate code-server process, which is where a missing tool (such as dbt
+not being on PATH) shows up, so the test starts it the same way, with the venv's bin folder off PATH.
+"""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -10,6 +15,11 @@ import urllib.request
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+LOCATION_QUERY = """
+{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+    locationOrLoadError { __typename ... on PythonError { message stack } } } } } }
+"""
 
 ASSETS_QUERY = """
 { repositoriesOrError { ... on RepositoryConnection { nodes { name
@@ -34,31 +44,50 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(response.read())
 
 
-def test_webserver_loads_the_code_location_with_our_assets_and_job(tmp_path):
+def test_dagster_dev_loads_the_code_location_with_our_assets_and_job(tmp_path):
     port = _free_port()
-    webserver = Path(sys.executable).parent / "dagster-webserver"
-    env = {**os.environ, "DAGSTER_HOME": str(PROJECT_ROOT), "JOURNEYS_DAGSTER_STORAGE": str(tmp_path)}
-    server = subprocess.Popen(
-        [str(webserver), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
+    venv_bin = Path(sys.executable).parent
+    path_without_venv = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv_bin)
+    env = {
+        **os.environ,
+        "PATH": path_without_venv,
+        "DAGSTER_HOME": str(PROJECT_ROOT),
+        "JOURNEYS_DAGSTER_STORAGE": str(tmp_path),
+    }
+    server = subprocess.Popen(  # its own process group, so teardown reaches the daemon and code server too
+        [str(venv_bin / "dagster"), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                (entry,) = _graphql(port, LOCATION_QUERY)["data"]["workspaceOrError"]["locationEntries"]
+                if entry["loadStatus"] == "LOADED":
                     break
             except OSError:
-                assert server.poll() is None, "dagster-webserver exited early"
-                assert time.monotonic() < deadline, "dagster-webserver did not answer within 120 s"
-                time.sleep(1)
-        (repository,) = _graphql(port, ASSETS_QUERY)["data"]["repositoriesOrError"]["nodes"]
+                pass
+            assert server.poll() is None, "dagster dev exited early"
+            assert time.monotonic() < deadline, "the code location did not load within 120 s"
+            time.sleep(1)
+        error = entry["locationOrLoadError"]
+        assert error["__typename"] == "RepositoryLocation", (
+            f"{error.get('message')}\n{''.join(error.get('stack') or [])}"
+        )
+        repositories = _graphql(port, ASSETS_QUERY)["data"]["repositoriesOrError"]["nodes"]
+        assert len(repositories) == 1, "the code location failed to load (see `make ui` output)"
+        (repository,) = repositories
         keys = {"/".join(node["assetKey"]["path"]) for node in repository["assetNodes"]}
         assert {"raw/customers", "staging/stg_raw__events", "quality/rejected_rows", "activation/outbox_email"} <= keys
         assert "journey_run" in {job["name"] for job in repository["jobs"]}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGINT)  # dagster dev shuts its webserver, daemon and code server down
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
