@@ -37,7 +37,8 @@ def _data_as_of(paths: Paths) -> str | None:
     return json.loads(truth.read_text())["parameters"]["as_of"]
 
 
-def _run_job(as_of: str | None, dry_run: bool) -> dg.ExecuteInProcessResult:
+def run_job(as_of: str | None, dry_run: bool) -> dg.ExecuteInProcessResult:
+    """The journey_run job, in process, recorded in the project's Dagster instance."""
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def("journey_run")
@@ -56,22 +57,46 @@ def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     return found
 
 
+FACT_QUERIES = {
+    "landed_files": ("select count(*), sum(row_count) from raw._landed_files", "one"),
+    "rejected": (
+        "select source_table, rejection_reason, count(*) from quality.rejected_rows group by all order by 1, 2",
+        "all",
+    ),
+    "actions_total": ("select count(*) from activation.foundation_welcome_actions", "scalar"),
+    "actions_this_run": (
+        "select count(*) from activation.foundation_welcome_actions where decided_in_run = $run_id",
+        "scalar",
+    ),
+    "journeys": (
+        """select journey_id, count(*) filter (where status = 'active'),
+                  count(*) filter (where status = 'completed'), count(*) filter (where status = 'exited'),
+                  count(*) filter (where variant = 'holdout'), count(converted_at)
+           from journeys.journey_enrollments group by all order by 1""",
+        "all",
+    ),
+    "journey_actions": (
+        """select count(*), count(*) filter (where decided_in_run = $run_id),
+                  count(*) filter (where variant = 'holdout')
+           from journeys.journey_actions""",
+        "one",
+    ),
+    "ledger": ("select destination, state, count(*) from activation.send_ledger group by all order by 1, 2", "all"),
+}
+
+
 def _warehouse_facts(warehouse: Path, run_id: str) -> dict:
+    """What the warehouse holds after the run; a fact whose table is missing (a failed run) is left out."""
+    facts = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {
-            "landed_files": con.execute("select count(*), sum(row_count) from raw._landed_files").fetchone(),
-            "rejected": con.execute(
-                "select source_table, rejection_reason, count(*) from quality.rejected_rows group by all order by 1, 2"
-            ).fetchall(),
-            "actions_total": con.execute("select count(*) from activation.foundation_welcome_actions").fetchone()[0],
-            "actions_this_run": con.execute(
-                "select count(*) from activation.foundation_welcome_actions where decided_in_run = ?",
-                [run_id],
-            ).fetchone()[0],
-            "ledger": con.execute(
-                "select destination, state, count(*) from activation.send_ledger group by all order by 1, 2"
-            ).fetchall(),
-        }
+        for name, (sql, shape) in FACT_QUERIES.items():
+            try:
+                cursor = con.execute(sql, {"run_id": run_id} if "$run_id" in sql else None)
+            except duckdb.CatalogException:
+                continue
+            rows = cursor.fetchall()
+            facts[name] = rows if shape == "all" else rows[0] if shape == "one" else rows[0][0]
+    return facts
 
 
 def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: str, as_of: str | None, seconds: float):
@@ -92,7 +117,7 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
     print("\n1. Landing (raw files -> warehouse schema raw, append-only)")
     print(f"   new rows landed this run: {landed:,}")
     if facts:
-        files, rows = facts["landed_files"]
+        files, rows = facts.get("landed_files", (0, 0))
         print(f"   landed in total: {files} files, {int(rows or 0):,} rows")
 
     dbt_models = [k for k in meta if not k.startswith("raw/") and k != "activation/outbox_email"]
@@ -102,7 +127,7 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         f"   models built or refreshed: {len(dbt_models)}   tests: {sum(c.passed for c in dbt_checks)} passed, "
         f"{sum(not c.passed for c in dbt_checks)} failed"
     )
-    if facts and facts["rejected"]:
+    if facts and facts.get("rejected"):
         by_table: dict[str, list[tuple[str, int]]] = {}
         for table, reason, n in facts["rejected"]:
             by_table.setdefault(table, []).append((reason, n))
@@ -119,11 +144,25 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
                 f"{'  (blocking: a failure stops activation)' if c.check_name.startswith('welcome') else ''}"
             )
 
-    print("\n4. Activation (reverse ETL)")
-    print("   Journeys are not built yet: the only rule is the foundation's hard-wired welcome email")
-    print("   (model foundation_welcome_actions); consent = latest email/marketing state is opted_in.")
-    if facts:
-        print(f"   actions decided this run: {facts['actions_this_run']:,} (total so far {facts['actions_total']:,})")
+    print("\n4. Journeys (decided in the warehouse; docs/journey_semantics.md)")
+    journey_meta = meta.get("journey_config/journeys", {})
+    refused = journey_meta.get("journeys_refused") or []
+    for line in refused:
+        print(f"   REFUSED {line}")
+    if facts and "journeys" in facts:
+        print(f"   {'journey':<22} {'active':>7} {'completed':>10} {'exited':>7} {'holdout':>8} {'converted':>10}")
+        for journey, active, completed, exited, holdout, converted in facts["journeys"]:
+            print(f"   {journey:<22} {active:>7,} {completed:>10,} {exited:>7,} {holdout:>8,} {converted:>10,}")
+        total, this_run, holdout_actions = facts.get("journey_actions", (0, 0, 0))
+        print(f"   actions decided: {total:,} in all, {this_run:,} by this run ({holdout_actions:,} for holdout)")
+        print("   Journey actions are not sent yet: delivery policy (consent, caps, quiet hours) comes first.")
+        print("   Ask about one customer: .venv/bin/journeys why --customer <customer_id>")
+
+    print("\n5. Activation (reverse ETL)")
+    print("   What is sent today is the foundation's hard-wired welcome email (foundation_welcome_actions):")
+    print("   customers whose latest email/marketing consent is opted_in; it is replaced once policy lands.")
+    if facts and "actions_total" in facts:
+        print(f"   welcome actions decided this run: {facts['actions_this_run']:,} (total {facts['actions_total']:,})")
     activation = meta.get("activation/outbox_email")
     if activation:
         if activation.get("dry_run"):
@@ -139,7 +178,7 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
     else:
         print("   activation did not run (a blocking check failed or an upstream step failed)")
     if facts:
-        for destination, state, n in facts["ledger"]:
+        for destination, state, n in facts.get("ledger", []):
             print(f"   ledger {destination}: {n:,} {state}")
 
     print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000 with this run, the asset graph and checks.")
@@ -166,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     note = _ensure_sample_data(paths, args.customers)
     as_of = args.as_of or _data_as_of(paths)
-    result = _run_job(as_of, args.dry_run)
+    result = run_job(as_of, args.dry_run)
     print_summary(result, paths, note, as_of, time.monotonic() - started)
     return 0 if result.success else 1
 

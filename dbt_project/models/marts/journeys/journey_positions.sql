@@ -1,0 +1,81 @@
+{#-
+    Where every active enrollment is now: its current node, since when, and what it waits for until when.
+-#}
+{%- set attribute_delays = journey_config_rows('journey_nodes', "delay_kind = 'attribute'") -%}
+{%- set customer_columns = journey_relation_columns(ref('customers')) -%}
+{%- set customer_time_zone = "coalesce(customers.time_zone, 'UTC')" -%}
+
+with
+
+enrollments as (
+
+    select * from {{ ref('journey_enrollments') }}
+
+),
+
+transitions as (
+
+    select * from {{ ref('journey_transitions') }}
+
+),
+
+journey_nodes as (
+
+    select * from {{ source('journey_config', 'journey_nodes') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('customers') }}
+
+),
+
+current_steps as (
+
+    select *
+    from transitions
+    qualify row_number() over (partition by enrollment_id order by step_number desc) = 1
+
+),
+
+positions as (
+
+    select
+        enrollments.enrollment_id,
+        enrollments.journey_id,
+        enrollments.customer_id,
+        current_steps.to_node as node_id,
+        journey_nodes.node_type,
+        case
+            when journey_nodes.node_type = 'wait_for' then 'event'
+            when journey_nodes.node_type = 'delay' then 'time'
+            else 'next_run'
+        end as waiting_for,
+        journey_nodes.wait_event,
+        current_steps.transition_at as since,
+        case
+            when journey_nodes.node_type = 'wait_for'
+                then current_steps.transition_at + to_seconds(journey_nodes.timeout_seconds)
+            when journey_nodes.delay_kind = 'duration'
+                then current_steps.transition_at + to_seconds(journey_nodes.duration_seconds)
+            when journey_nodes.delay_kind = 'local_window' then {{ journey_window_moves_at(
+                'current_steps.transition_at', customer_time_zone, 'journey_nodes.window_days',
+                'journey_nodes.window_start_minute', 'journey_nodes.window_end_minute') }}
+            when journey_nodes.delay_kind = 'attribute' then {{ journey_attribute_moves_at(
+                'current_steps.transition_at', customer_time_zone, attribute_delays, customer_columns) }}
+        end as waits_until
+    from enrollments
+    inner join current_steps
+        on enrollments.enrollment_id = current_steps.enrollment_id
+    left join journey_nodes
+        on
+            current_steps.journey_id = journey_nodes.journey_id
+            and current_steps.to_node = journey_nodes.node_id
+    left join customers
+        on enrollments.customer_id = customers.customer_id
+    where enrollments.status = 'active'
+
+)
+
+select * from positions

@@ -1,0 +1,678 @@
+{#-
+    The journey engine. Append-only log of every move of every enrollment: the source of truth for
+    "where is everyone, and how did they get there" (docs/journey_semantics.md).
+
+    Each run:
+    1. resumes every open enrollment from its last committed step, on its journey's current version;
+    2. considers new entry candidates (entry events since the last run, minus a lookback for late data);
+    3. walks every one of them node by node (a recursive CTE) through steps whose time is <= as_of and
+       before the enrollment's exit (exit rule or exiting goal);
+    4. accepts candidates in time order per customer under the journey's re-entry rule;
+    5. appends the new steps. Committed rows are never rewritten.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+    )
+}}
+
+{%- set as_of = as_of_timestamp() -%}
+{%- set journey_rows = journey_config_rows('journeys', "status = 'active'") -%}
+{%- set entry_conditions = journey_config_rows('journey_conditions', "scope in ('entry_where', 'audience')") -%}
+{%- set branch_conditions = journey_config_rows('journey_conditions', "scope = 'branch'") -%}
+{%- set wait_conditions = journey_config_rows('journey_conditions', "scope = 'wait_where'") -%}
+{%- set condition_branches = journey_config_rows('journey_branches', "weight is null") -%}
+{%- set attribute_delays = journey_config_rows('journey_nodes', "delay_kind = 'attribute'") -%}
+{%- set customer_columns = journey_relation_columns(ref('customers')) -%}
+{%- set customer_time_zone = "coalesce(customers.time_zone, 'UTC')" -%}
+
+with recursive
+
+journeys as (
+
+    select * from {{ source('journey_config', 'journeys') }}
+    where status = 'active'
+
+),
+
+journey_nodes as (
+
+    select * from {{ source('journey_config', 'journey_nodes') }}
+
+),
+
+random_branches as (
+
+    select
+        journey_id,
+        node_id,
+        next_node,
+        sum(weight) over (
+            partition by journey_id, node_id order by branch_index rows unbounded preceding
+        ) - weight as bucket_from,
+        sum(weight) over (
+            partition by journey_id, node_id order by branch_index rows unbounded preceding
+        ) as bucket_to,
+        sum(weight) over (partition by journey_id, node_id) as total_weight
+    from {{ source('journey_config', 'journey_branches') }}
+    where weight is not null
+
+),
+
+exit_rules as (
+
+    select * from {{ source('journey_config', 'journey_exit_rules') }}
+
+),
+
+events as (
+
+    select * from {{ ref('int_journey_events') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('customers') }}
+
+),
+
+previous_transitions as (
+
+    {% if is_incremental() %}
+        select * from {{ this }}
+    {% else %}
+        select
+            cast(null as varchar) as transition_id,
+            cast(null as varchar) as enrollment_id,
+            cast(null as varchar) as journey_id,
+            cast(null as bigint) as journey_version,
+            cast(null as varchar) as customer_id,
+            cast(null as varchar) as entry_event_id,
+            cast(null as varchar) as dedupe_value,
+            cast(null as varchar) as variant,
+            cast(null as bigint) as step_number,
+            cast(null as varchar) as from_node,
+            cast(null as varchar) as to_node,
+            cast(null as varchar) as reason,
+            cast(null as timestamp) as entered_at,
+            cast(null as timestamp) as transition_at,
+            cast(null as varchar) as decided_in_run,
+            cast(null as timestamp) as decided_as_of
+        where false
+    {% endif %}
+
+),
+
+last_run as (
+
+    select max(decided_as_of) as last_as_of from previous_transitions
+
+),
+
+last_steps as (
+
+    select *
+    from previous_transitions
+    qualify row_number() over (partition by enrollment_id order by step_number desc) = 1
+
+),
+
+open_enrollments as (
+
+    select
+        last_steps.*,
+        journey_nodes.node_id is null as is_on_removed_node
+    from last_steps
+    inner join journeys
+        on last_steps.journey_id = journeys.journey_id
+    left join journey_nodes
+        on
+            last_steps.journey_id = journey_nodes.journey_id
+            and last_steps.to_node = journey_nodes.node_id
+    where
+        last_steps.to_node <> '__exit__'
+        and coalesce(journey_nodes.node_type, '') <> 'exit'
+
+),
+
+entry_candidates as (
+
+    select
+        md5(journeys.journey_id || '|' || events.customer_id || '|' || events.event_id) as enrollment_id,
+        journeys.journey_id,
+        journeys.version as journey_version,
+        events.customer_id,
+        events.event_id as entry_event_id,
+        {%- set dedupe_journeys = journey_rows | selectattr('dedupe_key') | list %}
+        {%- if dedupe_journeys %}
+            case journeys.journey_id
+                {%- for journey in dedupe_journeys %}
+                    when '{{ journey["journey_id"] }}' then cast(events.{{ adapter.quote(journey['dedupe_key']) }} as varchar)
+                {%- endfor %}
+            end
+        {%- else %}
+            cast(null as varchar)
+        {%- endif %} as dedupe_value,
+        journeys.reentry_rule,
+        journeys.cooldown_seconds,
+        journeys.start_node,
+        events.occurred_at as entered_at
+    from events
+    inner join journeys
+        on events.event_name = journeys.entry_event
+    left join customers
+        on events.customer_id = customers.customer_id
+    where
+        {%- for journey in journey_rows %}
+            {%- set conditions = entry_conditions | selectattr('journey_id', 'equalto', journey['journey_id']) | list %}
+            {%- if conditions %}
+                (journeys.journey_id <> '{{ journey["journey_id"] }}' or (true
+                {%- for condition in conditions %}
+                    and {{ journey_condition_sql(condition, 'events' if condition['scope'] == 'entry_where' else 'customers', 'events.customer_id', 'events.occurred_at') }}
+                {%- endfor %}))
+                and
+            {%- endif %}
+        {%- endfor %}
+        not exists (
+            select 1 from previous_transitions
+            where previous_transitions.enrollment_id
+                = md5(journeys.journey_id || '|' || events.customer_id || '|' || events.event_id)
+        )
+        {% if is_incremental() %}
+            and events.occurred_at > coalesce(
+                (select last_run.last_as_of from last_run), cast('1900-01-01' as timestamp)
+            ) - interval '{{ var("journeys__lookback_hours") }} hours'
+        {% endif %}
+
+),
+
+in_play as (
+
+    select
+        enrollment_id,
+        journey_id,
+        customer_id,
+        entered_at,
+        to_node as node_id,
+        transition_at as step_at,
+        step_number,
+        true as is_resumed,
+        is_on_removed_node
+    from open_enrollments
+
+    union all
+
+    select
+        enrollment_id,
+        journey_id,
+        customer_id,
+        entered_at,
+        start_node as node_id,
+        entered_at as step_at,
+        0 as step_number,
+        false as is_resumed,
+        false as is_on_removed_node
+    from entry_candidates
+
+),
+
+exit_rule_hits as (
+
+    select
+        in_play.enrollment_id,
+        min(events.occurred_at) as exit_rule_at
+    from in_play
+    inner join exit_rules
+        on in_play.journey_id = exit_rules.journey_id
+    inner join events
+        on
+            in_play.customer_id = events.customer_id
+            and exit_rules.exit_event = events.event_name
+            and events.occurred_at > in_play.entered_at
+    group by in_play.enrollment_id
+
+),
+
+goal_exit_hits as (
+
+    select
+        in_play.enrollment_id,
+        min(events.occurred_at) as goal_at
+    from in_play
+    inner join journeys
+        on in_play.journey_id = journeys.journey_id
+    inner join events
+        on
+            in_play.customer_id = events.customer_id
+            and journeys.goal_event = events.event_name
+            and events.occurred_at > in_play.entered_at
+            and events.occurred_at <= in_play.entered_at + to_seconds(journeys.goal_within_seconds)
+    where journeys.goal_exits
+    group by in_play.enrollment_id
+
+),
+
+bounded as (
+
+    select
+        in_play.*,
+        least(exit_rule_hits.exit_rule_at, goal_exit_hits.goal_at) as ends_at,
+        case
+            when goal_exit_hits.goal_at <= coalesce(exit_rule_hits.exit_rule_at, goal_exit_hits.goal_at)
+                then 'goal'
+            when exit_rule_hits.exit_rule_at is not null then 'exit_rule'
+        end as end_reason
+    from in_play
+    left join exit_rule_hits
+        on in_play.enrollment_id = exit_rule_hits.enrollment_id
+    left join goal_exit_hits
+        on in_play.enrollment_id = goal_exit_hits.enrollment_id
+
+),
+
+walk as (
+
+    select
+        enrollment_id,
+        journey_id,
+        customer_id,
+        entered_at,
+        ends_at,
+        node_id,
+        step_at,
+        step_number,
+        cast(null as varchar) as from_node,
+        'entry' as reason,
+        is_resumed as is_committed
+    from bounded
+    where not is_on_removed_node
+
+    union all
+
+    select * from (
+        select
+            walk.enrollment_id,
+            walk.journey_id,
+            walk.customer_id,
+            walk.entered_at,
+            walk.ends_at,
+            case
+                when journey_nodes.node_type in ('action', 'delay') then journey_nodes.next_node
+                when journey_nodes.node_type = 'wait_for' and first_wait_event.occurred_at is not null
+                    then journey_nodes.on_event_node
+                when journey_nodes.node_type = 'wait_for' then journey_nodes.on_timeout_node
+                when journey_nodes.node_type = 'split' and random_branches.next_node is not null
+                    then random_branches.next_node
+                when journey_nodes.node_type = 'split' then case
+                    {%- for branch in condition_branches %}
+                        {%- set conditions = branch_conditions
+                            | selectattr('journey_id', 'equalto', branch['journey_id'])
+                            | selectattr('node_id', 'equalto', branch['node_id'])
+                            | selectattr('branch_index', 'equalto', branch['branch_index']) | list %}
+                        when walk.journey_id = '{{ branch["journey_id"] }}'
+                            and walk.node_id = '{{ branch["node_id"] }}'
+                            {%- for condition in conditions %}
+                                and {{ journey_condition_sql(condition, 'customers', 'walk.customer_id', 'walk.step_at') }}
+                            {%- endfor %}
+                            then '{{ branch["next_node"] }}'
+                    {%- endfor %}
+                    else journey_nodes.else_node
+                end
+            end as node_id,
+            case
+                when journey_nodes.delay_kind = 'local_window' then {{ journey_window_moves_at(
+                    'walk.step_at', customer_time_zone, 'journey_nodes.window_days',
+                    'journey_nodes.window_start_minute', 'journey_nodes.window_end_minute') }}
+                when journey_nodes.delay_kind = 'attribute' then {{ journey_attribute_moves_at(
+                    'walk.step_at', customer_time_zone, attribute_delays, customer_columns) }}
+                when journey_nodes.node_type = 'delay'
+                    then walk.step_at + to_seconds(journey_nodes.duration_seconds)
+                when journey_nodes.node_type = 'wait_for'
+                    then coalesce(
+                        first_wait_event.occurred_at,
+                        walk.step_at + to_seconds(journey_nodes.timeout_seconds)
+                    )
+                else walk.step_at
+            end as step_at,
+            walk.step_number + 1 as step_number,
+            walk.node_id as from_node,
+            case
+                when journey_nodes.node_type = 'delay' then 'delay'
+                when journey_nodes.node_type = 'wait_for' and first_wait_event.occurred_at is not null then 'event'
+                when journey_nodes.node_type = 'wait_for' then 'timeout'
+                when journey_nodes.node_type = 'split' and random_branches.next_node is not null then 'random'
+                when journey_nodes.node_type = 'split' then 'condition'
+                else 'next'
+            end as reason,
+            false as is_committed
+        from walk
+        inner join journey_nodes
+            on
+                walk.journey_id = journey_nodes.journey_id
+                and walk.node_id = journey_nodes.node_id
+        left join customers
+            on walk.customer_id = customers.customer_id
+        left join random_branches
+            on
+                journey_nodes.node_type = 'split'
+                and walk.journey_id = random_branches.journey_id
+                and walk.node_id = random_branches.node_id
+                and {{ journey_bucket("walk.enrollment_id || '|' || walk.node_id", 'random_branches.total_weight') }}
+                >= random_branches.bucket_from
+                and {{ journey_bucket("walk.enrollment_id || '|' || walk.node_id", 'random_branches.total_weight') }}
+                < random_branches.bucket_to
+        left join lateral (
+            select min(events.occurred_at) as occurred_at
+            from events
+            where
+                journey_nodes.node_type = 'wait_for'
+                and events.customer_id = walk.customer_id
+                and events.event_name = journey_nodes.wait_event
+                and events.occurred_at > walk.step_at
+                and events.occurred_at <= walk.step_at + to_seconds(journey_nodes.timeout_seconds)
+                {%- for condition in wait_conditions %}
+                    and (journey_nodes.journey_id <> '{{ condition["journey_id"] }}'
+                        or journey_nodes.node_id <> '{{ condition["node_id"] }}'
+                        or {{ journey_condition_sql(condition, 'events', 'events.customer_id', 'events.occurred_at') }})
+                {%- endfor %}
+        ) as first_wait_event on true
+        where
+            journey_nodes.node_type <> 'exit'
+            and walk.step_number < {{ var('journeys__max_steps_per_enrollment') }}
+    ) as next_steps
+    where
+        next_steps.node_id is not null
+        and next_steps.step_at <= {{ as_of }}
+        and (next_steps.ends_at is null or next_steps.step_at < next_steps.ends_at)
+
+),
+
+walked_nodes as (
+
+    select
+        walk.*,
+        journey_nodes.node_type
+    from walk
+    left join journey_nodes
+        on
+            walk.journey_id = journey_nodes.journey_id
+            and walk.node_id = journey_nodes.node_id
+
+),
+
+enrollment_ends as (
+
+    select
+        bounded.enrollment_id,
+        min(case when walked_nodes.node_type = 'exit' then walked_nodes.step_at end) as completed_at,
+        max(walked_nodes.step_number) as last_step_number,
+        arg_max(walked_nodes.node_id, walked_nodes.step_number) as last_node
+    from bounded
+    left join walked_nodes
+        on bounded.enrollment_id = walked_nodes.enrollment_id
+    group by bounded.enrollment_id
+
+),
+
+ends_known_at_as_of as (
+
+    select
+        bounded.enrollment_id,
+        bounded.journey_id,
+        bounded.customer_id,
+        bounded.entered_at,
+        bounded.is_resumed,
+        enrollment_ends.last_step_number,
+        enrollment_ends.last_node,
+        case
+            when bounded.is_on_removed_node then {{ as_of }}
+            else coalesce(enrollment_ends.completed_at, bounded.ends_at)
+        end as ended_at,
+        case
+            when bounded.is_on_removed_node then 'node_removed'
+            when enrollment_ends.completed_at is not null then 'exit_node'
+            else bounded.end_reason
+        end as exit_reason
+    from bounded
+    inner join enrollment_ends
+        on bounded.enrollment_id = enrollment_ends.enrollment_id
+
+),
+
+existing_enrollments as (
+
+    -- every earlier enrollment with its end as known now (null while it is still active)
+    select
+        entries.journey_id,
+        entries.customer_id,
+        entries.entered_at,
+        entries.dedupe_value,
+        case
+            when open_enrollments.enrollment_id is not null then ends_this_run.ended_at
+            else closed.closed_at
+        end as ended_at
+    from previous_transitions as entries
+    left join open_enrollments
+        on entries.enrollment_id = open_enrollments.enrollment_id
+    left join ends_known_at_as_of as ends_this_run
+        on entries.enrollment_id = ends_this_run.enrollment_id
+    left join (
+        select
+            enrollment_id,
+            max(transition_at) as closed_at
+        from previous_transitions
+        group by enrollment_id
+    ) as closed
+        on entries.enrollment_id = closed.enrollment_id
+    where entries.step_number = 0
+
+),
+
+existing_enrollment_state as (
+
+    select
+        journey_id,
+        customer_id,
+        entered_at as latest_entered_at,
+        ended_at as latest_ended_at,
+        list(dedupe_value) filter (where dedupe_value is not null) over (
+            partition by journey_id, customer_id
+        ) as used_dedupe_values
+    from existing_enrollments
+    qualify row_number() over (partition by journey_id, customer_id order by entered_at desc) = 1
+
+),
+
+ranked_candidates as (
+
+    select
+        entry_candidates.*,
+        ends_known_at_as_of.ended_at,
+        row_number() over (
+            partition by entry_candidates.journey_id, entry_candidates.customer_id
+            order by entry_candidates.entered_at, entry_candidates.entry_event_id
+        ) as candidate_rank
+    from entry_candidates
+    inner join ends_known_at_as_of
+        on entry_candidates.enrollment_id = ends_known_at_as_of.enrollment_id
+    left join existing_enrollment_state
+        on
+            entry_candidates.journey_id = existing_enrollment_state.journey_id
+            and entry_candidates.customer_id = existing_enrollment_state.customer_id
+    where entry_candidates.entered_at > coalesce(
+        existing_enrollment_state.latest_entered_at, cast('1900-01-01' as timestamp)
+    )
+
+),
+
+acceptance as (
+
+    select
+        candidates.journey_id,
+        candidates.customer_id,
+        0 as candidate_rank,
+        cast(null as varchar) as enrollment_id,
+        false as is_accepted,
+        existing_enrollment_state.journey_id is not null as has_enrollment,
+        existing_enrollment_state.latest_ended_at as last_ended_at,
+        coalesce(existing_enrollment_state.used_dedupe_values, []) as used_dedupe_values
+    from (select distinct journey_id, customer_id from ranked_candidates) as candidates
+    left join existing_enrollment_state
+        on
+            candidates.journey_id = existing_enrollment_state.journey_id
+            and candidates.customer_id = existing_enrollment_state.customer_id
+
+    union all
+
+    select
+        decided.journey_id,
+        decided.customer_id,
+        decided.candidate_rank,
+        decided.enrollment_id,
+        decided.is_accepted,
+        decided.has_enrollment or decided.is_accepted as has_enrollment,
+        case when decided.is_accepted then decided.ended_at else decided.last_ended_at end as last_ended_at,
+        case
+            when decided.is_accepted and decided.dedupe_value is not null
+                then list_append(decided.used_dedupe_values, decided.dedupe_value)
+            else decided.used_dedupe_values
+        end as used_dedupe_values
+    from (
+        select
+            ranked_candidates.journey_id,
+            ranked_candidates.customer_id,
+            ranked_candidates.candidate_rank,
+            ranked_candidates.enrollment_id,
+            ranked_candidates.ended_at,
+            ranked_candidates.dedupe_value,
+            acceptance.has_enrollment,
+            acceptance.last_ended_at,
+            acceptance.used_dedupe_values,
+            not coalesce(list_contains(acceptance.used_dedupe_values, ranked_candidates.dedupe_value), false)
+            and case ranked_candidates.reentry_rule
+                when 'never' then not acceptance.has_enrollment
+                when 'always' then
+                    not acceptance.has_enrollment
+                    or coalesce(acceptance.last_ended_at <= ranked_candidates.entered_at, false)
+                when 'cooldown' then
+                    -- refused while an earlier enrollment is active or ended in (t - cooldown, t)
+                    not acceptance.has_enrollment
+                    or coalesce(
+                        acceptance.last_ended_at + to_seconds(ranked_candidates.cooldown_seconds)
+                        <= ranked_candidates.entered_at
+                        or acceptance.last_ended_at = ranked_candidates.entered_at,
+                        false
+                    )
+                else false
+            end as is_accepted
+        from acceptance
+        inner join ranked_candidates
+            on
+                acceptance.journey_id = ranked_candidates.journey_id
+                and acceptance.customer_id = ranked_candidates.customer_id
+                and acceptance.candidate_rank + 1 = ranked_candidates.candidate_rank
+    ) as decided
+
+),
+
+accepted_enrollments as (
+
+    select
+        entry_candidates.*,
+        case
+            when {{ journey_bucket('entry_candidates.enrollment_id', 100) }} < journeys.holdout_percent
+                then 'holdout'
+            else 'treatment'
+        end as variant
+    from entry_candidates
+    inner join acceptance
+        on entry_candidates.enrollment_id = acceptance.enrollment_id
+    inner join journeys
+        on entry_candidates.journey_id = journeys.journey_id
+    where acceptance.is_accepted
+
+),
+
+enrollment_facts as (
+
+    select
+        enrollment_id,
+        journey_id,
+        customer_id,
+        entry_event_id,
+        dedupe_value,
+        variant,
+        entered_at
+    from accepted_enrollments
+
+    union all
+
+    select
+        enrollment_id,
+        journey_id,
+        customer_id,
+        entry_event_id,
+        dedupe_value,
+        variant,
+        entered_at
+    from open_enrollments
+
+),
+
+new_steps as (
+
+    select
+        walk.enrollment_id,
+        walk.step_number,
+        walk.from_node,
+        walk.node_id as to_node,
+        walk.reason,
+        walk.step_at as transition_at
+    from walk
+    where not walk.is_committed
+
+    union all
+
+    select
+        enrollment_id,
+        last_step_number + 1 as step_number,
+        last_node as from_node,
+        '__exit__' as to_node,
+        exit_reason as reason,
+        ended_at as transition_at
+    from ends_known_at_as_of
+    where exit_reason is not null
+
+),
+
+decided as (
+
+    select
+        md5(enrollment_facts.enrollment_id || '|' || cast(new_steps.step_number as varchar)) as transition_id,
+        enrollment_facts.enrollment_id,
+        enrollment_facts.journey_id,
+        journeys.version as journey_version,
+        enrollment_facts.customer_id,
+        enrollment_facts.entry_event_id,
+        enrollment_facts.dedupe_value,
+        enrollment_facts.variant,
+        new_steps.step_number,
+        new_steps.from_node,
+        new_steps.to_node,
+        new_steps.reason,
+        enrollment_facts.entered_at,
+        new_steps.transition_at,
+        '{{ var("run_id") }}' as decided_in_run,
+        {{ as_of }} as decided_as_of
+    from new_steps
+    inner join enrollment_facts
+        on new_steps.enrollment_id = enrollment_facts.enrollment_id
+    inner join journeys
+        on enrollment_facts.journey_id = journeys.journey_id
+
+)
+
+select * from decided

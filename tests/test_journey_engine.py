@@ -1,0 +1,106 @@
+"""The warehouse journey engine (dbt models in DuckDB) against the plain-Python reference interpreter.
+
+Hypothesis generates event histories (batched: one warehouse holds 200 customers, each a history of its own),
+random run cadences, and re-runs; the engine's enrollments, transitions, actions and positions must equal the
+reference's exactly (JOURNEYS.md: "How we know the engine is right"). Test journeys in tests/journeys cover
+every node type the warehouse engine runs.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from journey_engine.reference import History, run, run_sequence
+from journey_engine.spec import load_journey
+from tests.journey_harness import EngineWarehouse, reference_decisions
+
+pytestmark = pytest.mark.integration
+
+JOURNEYS = [load_journey(path) for path in sorted((Path(__file__).parent / "journeys").glob("*.yml"))]
+EVENT_FIELDS = {"amount": pa.int64(), "item": pa.string()}
+START = datetime(2026, 3, 20)  # a DST change (Europe, 29 March) falls inside the window
+WINDOW_MINUTES = 10 * 24 * 60
+END = START + timedelta(days=9)
+
+
+def customer_histories(seed: int, count: int) -> History:
+    """`count` customers with up to 8 events each, drawn from `seed` (hypothesis draws the seeds)."""
+    rng = random.Random(seed)
+    customers, events = {}, []
+    for index in range(count):
+        customer_id = f"cus_{index:04d}"
+        customers[customer_id] = {
+            "time_zone": rng.choice(["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"]),
+            "is_eu": rng.random() < 0.5,
+            "first_name": "Alex",
+            "orders_count": rng.randint(0, 3),
+            "renewal_due_date": rng.choice([None, (START + timedelta(days=rng.randint(0, 14))).date()]),
+        }
+        for number in range(rng.randint(0, 8)):
+            minute = rng.randint(0, WINDOW_MINUTES)
+            if rng.random() < 0.2:  # whole hours now and then, so steps and events share instants (ties)
+                minute -= minute % 60
+            events.append(
+                {
+                    "event_id": f"evt_{index:04d}_{number}",
+                    "customer_id": customer_id,
+                    "event_name": rng.choice(["a", "a", "b", "b", "c", "buy", "stop"]),
+                    "occurred_at": START + timedelta(minutes=minute),
+                    "amount": rng.randint(0, 10),
+                    "item": rng.choice(["x", "y"]),
+                }
+            )
+    return History(customers=customers, events=events)
+
+
+def _assert_same(engine: dict, reference: dict, label: str) -> None:
+    for key in reference:
+        only_reference = set(reference[key]) - set(engine[key])
+        only_engine = set(engine[key]) - set(reference[key])
+        assert not only_reference and not only_engine, (
+            f"{label}: {key} differ; reference only: {[dict(row) for row in sorted(only_reference)[:3]]}; "
+            f"engine only: {[dict(row) for row in sorted(only_engine)[:3]]}"
+        )
+
+
+# No shrinking: every example costs several dbt runs; the failure message names the seed and cadence instead.
+@settings(
+    max_examples=1,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    cadence=st.lists(st.integers(1, 9 * 24 * 60 - 1), min_size=2, max_size=4, unique=True),
+)
+def test_engine_equals_reference_for_one_run_and_any_cadence_and_reruns(tmp_path_factory, seed, cadence):
+    """200 generated histories: one run at the end; a random cadence of runs; a re-run at the same as_of."""
+    history = customer_histories(seed, 200)
+    one_run = EngineWarehouse(tmp_path_factory.mktemp("one_run"), JOURNEYS, history, EVENT_FIELDS)
+    one_run.run(END)
+    expected = reference_decisions(run(journey, history, END) for journey in JOURNEYS)
+    assert sum(len(rows) for rows in expected.values()) > 200, "the generated histories must exercise the journeys"
+    _assert_same(one_run.decisions(), expected, "one run")
+
+    as_ofs = [START + timedelta(minutes=m) for m in sorted(cadence)] + [END]
+    stepwise = EngineWarehouse(tmp_path_factory.mktemp("cadence"), JOURNEYS, history, EVENT_FIELDS)
+    for as_of in as_ofs:
+        stepwise.run(as_of)
+    _assert_same(stepwise.decisions(), expected, f"cadence {as_ofs}")
+    reference_stepwise = reference_decisions(run_sequence(journey, history, as_ofs) for journey in JOURNEYS)
+    _assert_same(reference_stepwise, expected, "reference cadence")
+
+    before = stepwise.query("select * from journeys.journey_transitions order by transition_id")
+    stepwise.run(END)
+    assert stepwise.query("select * from journeys.journey_transitions order by transition_id") == before, (
+        "re-running at the same as_of must change nothing"
+    )
