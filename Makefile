@@ -46,11 +46,15 @@ format: install
 ui: manifest
 	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
 
-# Long benchmarks, outside the test suite: the generator at 100k customers (must stay under 60 s), then the
-# whole journey_run job at 100k customers, checked against the ground truth.
+# Long benchmarks, outside the test suite: the generator at 100k customers (must stay under 60 s); the whole
+# journey_run job at 100k customers, checked against the ground truth; a full then an incremental journey run
+# at 100k and 1M customers; and the engine-vs-reference differential test on 2,000 generated histories.
 bench: manifest
 	$(BIN)/python tests/benchmarks/bench_generator.py
 	$(BIN)/python tests/benchmarks/bench_pipeline.py
+	$(BIN)/python tests/benchmarks/bench_journeys.py --customers 100000
+	$(BIN)/python tests/benchmarks/bench_journeys.py --customers 1000000
+	JOURNEYS_DIFFERENTIAL_EXAMPLES=10 $(BIN)/pytest -q tests/test_journey_engine.py
 
 clean:
 	rm -rf data .dagster_home/* dbt_project/target dbt_project/logs

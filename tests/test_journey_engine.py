@@ -8,6 +8,7 @@ every node type the warehouse engine runs.
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,10 +73,11 @@ def _assert_same(engine: dict, reference: dict, label: str) -> None:
 
 # No shrinking: every example costs several dbt runs; the failure message names the seed and cadence instead.
 @settings(
-    max_examples=1,
+    # CI: one example (200 customer histories); `make bench` runs 10 (2,000 histories).
+    max_examples=int(os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=True,
+    derandomize=os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1") == "1",
     phases=[Phase.explicit, Phase.generate],
 )
 @given(
