@@ -50,6 +50,11 @@ class EngineWarehouse:
             con.unregister("people")
             write_journey_tables(con, list(journeys))
 
+    def deploy(self, journeys: Sequence[Journey]) -> None:
+        """Replaces the journey definitions, as the journey_definitions asset does when files change."""
+        with duckdb.connect(str(self.path)) as con:
+            write_journey_tables(con, list(journeys))
+
     def run(self, as_of: datetime) -> None:
         self.runs += 1
         variables = {"as_of": as_of.isoformat(), "run_id": f"run-{self.runs - 1}"}

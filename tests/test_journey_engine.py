@@ -106,3 +106,49 @@ def test_engine_equals_reference_for_one_run_and_any_cadence_and_reruns(tmp_path
     assert stepwise.query("select * from journeys.journey_transitions order by transition_id") == before, (
         "re-running at the same as_of must change nothing"
     )
+
+
+EDITED = {journey.journey_id: journey for journey in JOURNEYS} | {
+    journey.journey_id: journey for journey in map(load_journey, (Path(__file__).parent / "journeys_v2").glob("*.yml"))
+}
+
+
+@settings(
+    max_examples=int(os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1") == "1",
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(seed=st.integers(0, 2**32 - 1), deploy_minute=st.integers(2 * 24 * 60, 6 * 24 * 60))
+def test_editing_a_live_journey_equals_the_reference(tmp_path_factory, seed, deploy_minute):
+    """j_flow v2 is deployed mid-way (tests/journeys_v2): enrollments waiting in the removed wait_b exit with
+    node_removed, those waiting in wait_1d (now an exit node) complete, at the deploying run's as_of; the others
+    move on under v2 from where they are; nothing committed changes; engine == reference throughout."""
+    history = customer_histories(seed, 200)
+    deployed_at = START + timedelta(minutes=deploy_minute)
+    as_ofs = [deployed_at - timedelta(hours=6), deployed_at, END]
+    versions = [[*JOURNEYS], list(EDITED.values()), list(EDITED.values())]
+    warehouse = EngineWarehouse(tmp_path_factory.mktemp("edited"), versions[0], history, EVENT_FIELDS)
+    committed_before_edit = None
+    for journeys, as_of in zip(versions, as_ofs, strict=True):
+        warehouse.deploy(journeys)
+        warehouse.run(as_of)
+        if committed_before_edit is None:
+            committed_before_edit = set(warehouse.query("select * from journeys.journey_transitions"))
+    expected = reference_decisions(
+        run_sequence(
+            [by_run[journey_id] for by_run in ({j.journey_id: j for j in v} for v in versions)], history, as_ofs
+        )
+        for journey_id in EDITED
+    )
+    _assert_same(warehouse.decisions(), expected, f"edit deployed at {deployed_at}")
+    assert committed_before_edit <= set(warehouse.query("select * from journeys.journey_transitions"))
+    stranded = dict(
+        warehouse.query(
+            f"""select reason, count(*) from journeys.journey_transitions
+                where to_node = '__exit__' and transition_at = '{deployed_at.isoformat()}'
+                  and from_node in ('wait_b', 'wait_1d') group by reason"""
+        )
+    )
+    assert stranded.get("node_removed", 0) > 0 and stranded.get("exit_node", 0) > 0, stranded

@@ -122,9 +122,12 @@ last_steps as (
 
 open_enrollments as (
 
+    -- an enrollment is open until its __exit__ transition; a new version may have removed its node, or made it
+    -- an exit node: it then ends at this run's as_of
     select
         last_steps.*,
-        journey_nodes.node_id is null as is_on_removed_node
+        journey_nodes.node_id is null as is_on_removed_node,
+        coalesce(journey_nodes.node_type = 'exit', false) as is_on_exit_node
     from last_steps
     inner join journeys
         on last_steps.journey_id = journeys.journey_id
@@ -132,9 +135,7 @@ open_enrollments as (
         on
             last_steps.journey_id = journey_nodes.journey_id
             and last_steps.to_node = journey_nodes.node_id
-    where
-        last_steps.to_node <> '__exit__'
-        and coalesce(journey_nodes.node_type, '') <> 'exit'
+    where last_steps.to_node <> '__exit__'
 
 ),
 
@@ -200,7 +201,10 @@ in_play as (
         transition_at as step_at,
         step_number,
         true as is_resumed,
-        is_on_removed_node
+        is_on_removed_node,
+        is_on_exit_node,
+        -- exit rules and goals of a resumed enrollment look only after the last run (earlier times are decided)
+        greatest(entered_at, (select last_run.last_as_of from last_run)) as exits_after
     from open_enrollments
 
     union all
@@ -214,7 +218,9 @@ in_play as (
         entered_at as step_at,
         0 as step_number,
         false as is_resumed,
-        false as is_on_removed_node
+        false as is_on_removed_node,
+        false as is_on_exit_node,
+        entered_at as exits_after
     from entry_candidates
 
 ),
@@ -231,7 +237,7 @@ exit_rule_hits as (
         on
             in_play.customer_id = events.customer_id
             and exit_rules.exit_event = events.event_name
-            and events.occurred_at > in_play.entered_at
+            and events.occurred_at > in_play.exits_after
     group by in_play.enrollment_id
 
 ),
@@ -248,7 +254,7 @@ goal_exit_hits as (
         on
             in_play.customer_id = events.customer_id
             and journeys.goal_event = events.event_name
-            and events.occurred_at > in_play.entered_at
+            and events.occurred_at > in_play.exits_after
             and events.occurred_at <= in_play.entered_at + to_seconds(journeys.goal_within_seconds)
     where journeys.goal_exits
     group by in_play.enrollment_id
@@ -288,7 +294,7 @@ walk as (
         'entry' as reason,
         is_resumed as is_committed
     from bounded
-    where not is_on_removed_node
+    where not (is_on_removed_node or is_on_exit_node)
 
     union all
 
@@ -407,13 +413,15 @@ enrollment_ends as (
 
     select
         bounded.enrollment_id,
-        min(case when walked_nodes.node_type = 'exit' then walked_nodes.step_at end) as completed_at,
-        max(walked_nodes.step_number) as last_step_number,
-        arg_max(walked_nodes.node_id, walked_nodes.step_number) as last_node
+        min(case when walked_nodes.node_type = 'exit' and not walked_nodes.is_committed then walked_nodes.step_at end)
+            as completed_at,
+        -- enrollments not walked (their node was removed or became an exit) stay where they were
+        coalesce(max(walked_nodes.step_number), bounded.step_number) as last_step_number,
+        coalesce(arg_max(walked_nodes.node_id, walked_nodes.step_number), bounded.node_id) as last_node
     from bounded
     left join walked_nodes
         on bounded.enrollment_id = walked_nodes.enrollment_id
-    group by bounded.enrollment_id
+    group by bounded.enrollment_id, bounded.step_number, bounded.node_id
 
 ),
 
@@ -428,11 +436,12 @@ ends_known_at_as_of as (
         enrollment_ends.last_step_number,
         enrollment_ends.last_node,
         case
-            when bounded.is_on_removed_node then {{ as_of }}
+            when bounded.is_on_removed_node or bounded.is_on_exit_node then {{ as_of }}
             else coalesce(enrollment_ends.completed_at, bounded.ends_at)
         end as ended_at,
         case
             when bounded.is_on_removed_node then 'node_removed'
+            when bounded.is_on_exit_node then 'exit_node'
             when enrollment_ends.completed_at is not null then 'exit_node'
             else bounded.end_reason
         end as exit_reason
