@@ -82,6 +82,11 @@ FACT_QUERIES = {
         "one",
     ),
     "ledger": ("select destination, state, count(*) from activation.send_ledger group by all order by 1, 2", "all"),
+    "segments": (
+        """select segment_name, count(*) filter (where exited_at is null), count(*) filter (where exited_at is not null)
+           from segments.segment_memberships group by all order by 1""",
+        "all",
+    ),
 }
 
 
@@ -143,6 +148,12 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
                 f"   {c.check_name:<32} {'passed' if c.passed else 'FAILED'}"
                 f"{'  (blocking: a failure stops activation)' if c.check_name.startswith('welcome') else ''}"
             )
+
+    if facts and facts.get("segments"):
+        print("\n   Segments (docs/segments.md): open memberships (closed so far)")
+        cells = [f"{name} {open_:,} ({closed:,})" for name, open_, closed in facts["segments"]]
+        for start in range(0, len(cells), 3):
+            print("     " + "   ".join(f"{cell:<32}" for cell in cells[start : start + 3]).rstrip())
 
     print("\n4. Journeys (decided in the warehouse; docs/journey_semantics.md)")
     journey_meta = meta.get("journey_config/journeys", {})
