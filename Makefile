@@ -54,7 +54,7 @@ bench: manifest
 	$(BIN)/python tests/benchmarks/bench_generator.py
 	$(BIN)/python tests/benchmarks/bench_pipeline.py
 	$(BIN)/python tests/benchmarks/bench_journeys.py --customers 100000
-	JOURNEYS_DIFFERENTIAL_EXAMPLES=10 $(BIN)/pytest -q tests/test_journey_engine.py
+	HYPOTHESIS_PROFILE=explore JOURNEYS_DIFFERENTIAL_EXAMPLES=10 $(BIN)/pytest -q tests/test_journey_engine.py
 
 clean:
 	rm -rf data .dagster_home/* dbt_project/target dbt_project/logs

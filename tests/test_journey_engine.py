@@ -77,7 +77,6 @@ def _assert_same(engine: dict, reference: dict, label: str) -> None:
     max_examples=int(os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1") == "1",
     phases=[Phase.explicit, Phase.generate],
 )
 @given(
@@ -117,7 +116,6 @@ EDITED = {journey.journey_id: journey for journey in JOURNEYS} | {
     max_examples=int(os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=os.environ.get("JOURNEYS_DIFFERENTIAL_EXAMPLES", "1") == "1",
     phases=[Phase.explicit, Phase.generate],
 )
 @given(seed=st.integers(0, 2**32 - 1), deploy_minute=st.integers(2 * 24 * 60, 6 * 24 * 60))
