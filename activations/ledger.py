@@ -18,8 +18,6 @@ import pyarrow as pa
 
 LEDGER_TABLE = "activation.send_ledger"
 
-STATES = ("pending", "sent", "failed", "dead")
-
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists activation")
