@@ -1,8 +1,8 @@
 """Journey definitions: validate dbt_project/journeys/*.yml and load them into the warehouse for the engine.
 
 A file that fails validation is refused with a message naming the file, the node and the field; the other
-journeys still load and run (JOURNEYS.md invariant 8). A valid journey that uses a feature the warehouse
-engine does not run yet is refused the same way, saying so, rather than run wrongly.
+journeys still load and run (JOURNEYS.md invariant 8). A valid journey that names an event field, customer
+attribute or segment the warehouse does not have is refused the same way, saying which, rather than run wrongly.
 """
 
 import json
@@ -59,25 +59,41 @@ def unknown_columns(
     return found
 
 
-def engine_limitations(tables: dict[str, pa.Table]) -> dict[str, list[str]]:
-    """Per journey_id, the features it uses that the warehouse engine does not run yet."""
+def defined_segments(manifest_path: Path) -> set[str] | None:
+    """The segment names dbt defines: models tagged `segment`, named without their `segment_` prefix
+    (macros/segment_definitions.sql); None if the manifest is missing."""
+    if not manifest_path.exists():
+        return None
+    nodes = json.loads(manifest_path.read_text())["nodes"]
+    return {
+        node["name"].removeprefix("segment_")
+        for node in nodes.values()
+        if node["resource_type"] == "model" and "segment" in node["tags"] and node["config"].get("enabled", True)
+    }
+
+
+def unknown_segments(tables: dict[str, pa.Table], segments: set[str] | None) -> dict[str, list[str]]:
+    """Per journey_id, the segments it names (entry, wait_for, conditions, exit rules) that no model defines."""
     found: dict[str, list[str]] = {}
+    if segments is None:
+        return found
 
-    def note(journey_id: str, what: str) -> None:
-        found.setdefault(journey_id, []).append(what)
+    def check(journey_id: str, segment: str | None, where: str) -> None:
+        if segment and segment not in segments:
+            known = ", ".join(sorted(segments)) or "none"
+            found.setdefault(journey_id, []).append(
+                f"{where}: segment '{segment}' is not defined (no model segment_{segment}; defined: {known})"
+            )
 
-    for row in tables["journey_nodes"].to_pylist():
-        if row["wait_segment"]:
-            note(row["journey_id"], f"node '{row['node_id']}' waits for a segment entry")
     for row in tables["journeys"].to_pylist():
-        if row["entry_segment"]:
-            note(row["journey_id"], "entry by segment")
+        check(row["journey_id"], row["entry_segment"], "entry.segment")
+    for row in tables["journey_nodes"].to_pylist():
+        check(row["journey_id"], row["wait_segment"], f"node '{row['node_id']}' segment")
     for row in tables["journey_conditions"].to_pylist():
         if row["kind"] in ("in_segment", "not_in_segment"):
-            note(row["journey_id"], f"a segment condition ({row['scope']})")
+            check(row["journey_id"], row["name"], f"{row['kind']} ({row['scope']})")
     for row in tables["journey_exit_rules"].to_pylist():
-        if row["left_segment"]:
-            note(row["journey_id"], "an exit rule on leaving a segment")
+        check(row["journey_id"], row["left_segment"], "exit_rules.left_segment")
     return found
 
 
@@ -96,20 +112,18 @@ def journey_definitions(context: dg.AssetExecutionContext, warehouse: WarehouseR
     for error in file_errors:
         context.log.error(str(error))
     tables = journey_tables(journeys)
-    refusals = {
-        journey_id: [f"the warehouse engine does not run {feature} yet" for feature in features]
-        for journey_id, features in engine_limitations(tables).items()
-    }
     manifest = dbt_project.manifest_path
+    refusals = unknown_segments(tables, defined_segments(manifest))
     missing = unknown_columns(
         tables, documented_columns(manifest, "customer_event_stream"), documented_columns(manifest, "customers")
     )
     for journey_id, problems in missing.items():
         refusals.setdefault(journey_id, []).extend(problems)
     runnable = [j for j in journeys if j.journey_id not in refusals]
+    files = {j.journey_id: Path(j.source_file).name for j in journeys if j.source_file}
     refused = [str(e) for e in file_errors]
     for journey_id, problems in sorted(refusals.items()):
-        refused.append(f"{journey_id}.yml: not loaded: {'; '.join(problems)}")
+        refused.append(f"{files.get(journey_id, journey_id + '.yml')}: not loaded: {'; '.join(problems)}")
         context.log.error(refused[-1])
     with warehouse.connect() as con:
         write_journey_tables(con, runnable)

@@ -1,8 +1,9 @@
 """Runs the warehouse journey engine (the dbt models) on given histories, for comparison with the reference.
 
-The engine reads two upstream relations, `customer_event_stream` and `customers` (schema identity); the
-harness writes them directly into a fresh DuckDB warehouse, loads the journeys into `journey_config`, and
-runs only the journey models with dbt at each as_of, exactly as the journey_run job does.
+The engine reads three upstream relations, `customer_event_stream` and `customers` (schema identity) and
+`segment_memberships` (schema segments); the harness writes them directly into a fresh DuckDB warehouse, loads
+the journeys into `journey_config`, and runs only the journey models with dbt at each as_of, exactly as the
+journey_run job does.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class EngineWarehouse:
             con.register("people", _customers_table(history))
             con.execute("create table identity.customers as select * from people")
             con.unregister("people")
+            con.execute("create schema if not exists segments")
+            con.register("memberships", _memberships_table(history))
+            con.execute("create table segments.segment_memberships as select * from memberships")
+            con.unregister("memberships")
             write_journey_tables(con, list(journeys))
 
     def deploy(self, journeys: Sequence[Journey]) -> None:
@@ -163,6 +168,19 @@ def _events_table(history: History, event_fields: dict[str, pa.DataType]) -> pa.
 def _customers_table(history: History) -> pa.Table:
     rows = [{"customer_id": customer_id, **attributes} for customer_id, attributes in history.customers.items()]
     return pa.Table.from_pylist(rows)
+
+
+def _memberships_table(history: History) -> pa.Table:
+    """The history's segment memberships in the columns of the segment_memberships mart the engine reads."""
+    rows = history.memberships
+    return pa.table(
+        {
+            "segment_name": pa.array([row["segment"] for row in rows], pa.string()),
+            "customer_id": pa.array([row["customer_id"] for row in rows], pa.string()),
+            "entered_at": pa.array([row["entered_at"] for row in rows], pa.timestamp("us")),
+            "exited_at": pa.array([row.get("exited_at") for row in rows], pa.timestamp("us")),
+        }
+    )
 
 
 def reference_decisions(results: Iterable) -> dict[str, list[tuple]]:

@@ -58,7 +58,33 @@ def customer_histories(seed: int, count: int) -> History:
                     "item": rng.choice(["x", "y"]),
                 }
             )
-    return History(customers=customers, events=events)
+    return History(customers=customers, events=events, memberships=segment_memberships(seed, count))
+
+
+def segment_memberships(seed: int, count: int) -> list[dict]:
+    """Membership intervals of segments vip and lapsed: up to 2 per customer and segment, open or closed, often
+    on whole hours (as run times are) so that entries and exits tie with events and steps."""
+    rng = random.Random(f"{seed}-segments")
+    memberships = []
+    for index in range(count):
+        for segment in ("vip", "lapsed"):
+            moment = rng.randint(0, WINDOW_MINUTES // 2)
+            for _ in range(rng.choice([0, 1, 1, 2])):
+                entered = moment - moment % 60 if rng.random() < 0.5 else moment
+                exited = entered + rng.randint(60, 4 * 24 * 60)
+                is_open = rng.random() < 0.3
+                memberships.append(
+                    {
+                        "customer_id": f"cus_{index:04d}",
+                        "segment": segment,
+                        "entered_at": START + timedelta(minutes=entered),
+                        "exited_at": None if is_open else START + timedelta(minutes=exited),
+                    }
+                )
+                if is_open:
+                    break
+                moment = exited + rng.randint(60, 2 * 24 * 60)
+    return memberships
 
 
 def _assert_same(engine: dict, reference: dict, label: str) -> None:

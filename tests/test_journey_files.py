@@ -17,6 +17,7 @@ from journey_engine.tables import TABLE_SCHEMAS, definition_hash, journey_tables
 
 TEMPLATES = {
     "abandoned_cart",
+    "at_risk_save",
     "browse_abandonment",
     "financial_cross_sell",
     "renewal",
@@ -347,13 +348,13 @@ def test_template_tables_have_the_fixed_schemas_and_expected_row_counts() -> Non
     tables = journey_tables(journeys)
     for name, table in tables.items():
         assert table.schema == TABLE_SCHEMAS[name], name
-    assert tables["journeys"].num_rows == 6
-    assert tables["journey_nodes"].num_rows == sum(len(journey.nodes) for journey in journeys) == 63
+    assert tables["journeys"].num_rows == 7
+    assert tables["journey_nodes"].num_rows == sum(len(journey.nodes) for journey in journeys) == 70
     # Splits: trial_onboarding 2 (one branch each), financial_cross_sell 1, abandoned_cart 1.
-    assert tables["journey_branches"].num_rows == 4
+    assert tables["journey_branches"].num_rows == 6
     # browse where 1, abandoned_cart where 2, financial audience 1, split conditions 4.
-    assert tables["journey_conditions"].num_rows == 8
-    assert tables["journey_exit_rules"].num_rows == 4
+    assert tables["journey_conditions"].num_rows == 11
+    assert tables["journey_exit_rules"].num_rows == 5
 
 
 def _rows(table: pa.Table, **match: object) -> list[dict]:
@@ -426,11 +427,11 @@ def test_write_journey_tables_replaces_the_tables_in_duckdb() -> None:
     write_journey_tables(con, journeys)  # a second deploy replaces, never appends
     counts = {name: con.execute(f"select count(*) from journey_config.{name}").fetchone()[0] for name in TABLE_SCHEMAS}
     assert counts == {
-        "journeys": 6,
-        "journey_nodes": 63,
-        "journey_branches": 4,
-        "journey_conditions": 8,
-        "journey_exit_rules": 4,
+        "journeys": 7,
+        "journey_nodes": 70,
+        "journey_branches": 6,
+        "journey_conditions": 11,
+        "journey_exit_rules": 5,
     }
     types = {row[0]: row[1] for row in con.execute("describe journey_config.journeys").fetchall()}
     assert (types["version"], types["cooldown_seconds"], types["goal_exits"]) == ("BIGINT", "BIGINT", "BOOLEAN")

@@ -3,7 +3,8 @@
 
     condition: a mapping with kind, name, op, value_json, within_seconds (a row of journey_config.journey_conditions)
     subject: alias of the relation holding the event fields (kind = field) or customer attributes (kind = attribute)
-    customer_id, at: SQL expressions for the customer and the evaluation time (kind = has_event)
+    customer_id, at: SQL expressions for the customer and the evaluation time (kinds has_event, in_segment,
+        not_in_segment; a segment membership holds at t when entered_at <= t < exited_at, exited_at null while open)
     A condition on a null value is false, except is_null: every comparison is wrapped in coalesce(..., false).
 -#}
 {% macro journey_condition_sql(condition, subject, customer_id, at) -%}
@@ -30,6 +31,14 @@
                 and condition_events.event_name = {{ journey_sql_literal(condition['name']) }}
                 and condition_events.occurred_at <= {{ at }}
                 and condition_events.occurred_at > {{ at }} - to_seconds({{ condition['within_seconds'] }})
+        )
+    {%- elif kind in ('in_segment', 'not_in_segment') -%}
+        {{ 'not ' if kind == 'not_in_segment' }}exists (
+            select 1 from {{ ref('segment_memberships') }} as condition_memberships
+            where condition_memberships.customer_id = {{ customer_id }}
+                and condition_memberships.segment_name = {{ journey_sql_literal(condition['name']) }}
+                and condition_memberships.entered_at <= {{ at }}
+                and (condition_memberships.exited_at is null or condition_memberships.exited_at > {{ at }})
         )
     {%- else -%}
         {{ exceptions.raise_compiler_error(

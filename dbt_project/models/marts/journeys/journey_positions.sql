@@ -53,6 +53,7 @@ positions as (
             else 'next_run'
         end as waiting_for,
         journey_nodes.wait_event,
+        journey_nodes.wait_segment,
         current_steps.transition_at as since,
         case
             when journey_nodes.node_type = 'wait_for'

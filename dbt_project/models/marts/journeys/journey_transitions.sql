@@ -27,6 +27,14 @@
 {%- set attribute_delays = journey_config_rows('journey_nodes', "delay_kind = 'attribute'") -%}
 {%- set customer_columns = journey_relation_columns(ref('customers')) -%}
 {%- set customer_time_zone = "coalesce(customers.time_zone, 'UTC')" -%}
+{#- Segment features: their SQL is generated only when an active journey uses them. -#}
+{%- set event_journeys = journey_rows | selectattr('entry_event') | list -%}
+{%- set segment_journeys = journey_rows | selectattr('entry_segment') | list -%}
+{%- set segment_wait_nodes = journey_config_rows('journey_nodes', "wait_segment is not null") -%}
+{%- set segment_exit_rules = journey_config_rows('journey_exit_rules', "left_segment is not null") -%}
+{%- set uses_segments = segment_journeys or segment_wait_nodes or segment_exit_rules -%}
+-- segment conditions (in_segment, not_in_segment) read segment_memberships too
+-- depends_on: {{ ref('segment_memberships') }}
 
 with recursive
 
@@ -78,6 +86,21 @@ customers as (
     select * from {{ ref('customers') }}
 
 ),
+{%- if uses_segments %}
+
+segment_memberships as (
+
+    -- membership as known at as_of: later entries have not happened yet, nor have later exits
+    select
+        customer_id,
+        segment_name,
+        entered_at,
+        case when exited_at <= {{ as_of }} then exited_at end as exited_at
+    from {{ ref('segment_memberships') }}
+    where entered_at <= {{ as_of }}
+
+),
+{%- endif %}
 
 previous_transitions as (
 
@@ -167,7 +190,7 @@ entry_candidates as (
     left join customers
         on events.customer_id = customers.customer_id
     where
-        {%- for journey in journey_rows %}
+        {%- for journey in event_journeys %}
             {%- set conditions = entry_conditions | selectattr('journey_id', 'equalto', journey['journey_id']) | list %}
             {%- if conditions %}
                 (journeys.journey_id <> '{{ journey["journey_id"] }}' or (true
@@ -187,6 +210,57 @@ entry_candidates as (
                 (select last_run.last_as_of from last_run), cast('1900-01-01' as timestamp)
             ) - interval '{{ var("journeys__lookback_hours") }} hours'
         {% endif %}
+    {%- if segment_journeys %}
+
+    union all
+
+    -- segment entries: a customer entering the segment is a candidate at its entered_at
+    select
+        md5(journeys.journey_id || '|' || segment_entries.customer_id || '|' || segment_entries.entry_id)
+            as enrollment_id,
+        journeys.journey_id,
+        journeys.version as journey_version,
+        segment_entries.customer_id,
+        segment_entries.entry_id as entry_event_id,
+        cast(null as varchar) as dedupe_value,
+        journeys.reentry_rule,
+        journeys.cooldown_seconds,
+        journeys.start_node,
+        segment_entries.entered_at
+    from (
+        select
+            customer_id,
+            segment_name,
+            entered_at,
+            'segment:' || segment_name || ':' || strftime(entered_at, '%Y-%m-%dT%H:%M:%S.%f') as entry_id
+        from segment_memberships
+    ) as segment_entries
+    inner join journeys
+        on segment_entries.segment_name = journeys.entry_segment
+    left join customers
+        on segment_entries.customer_id = customers.customer_id
+    where
+        {%- for journey in segment_journeys %}
+            {%- set conditions = entry_conditions | selectattr('journey_id', 'equalto', journey['journey_id']) | list %}
+            {%- if conditions %}
+                (journeys.journey_id <> '{{ journey["journey_id"] }}' or (true
+                {%- for condition in conditions %}
+                    and {{ journey_condition_sql(condition, 'customers', 'segment_entries.customer_id', 'segment_entries.entered_at') }}
+                {%- endfor %}))
+                and
+            {%- endif %}
+        {%- endfor %}
+        not exists (
+            select 1 from previous_transitions
+            where previous_transitions.enrollment_id
+                = md5(journeys.journey_id || '|' || segment_entries.customer_id || '|' || segment_entries.entry_id)
+        )
+        {% if is_incremental() %}
+            and segment_entries.entered_at > coalesce(
+                (select last_run.last_as_of from last_run), cast('1900-01-01' as timestamp)
+            ) - interval '{{ var("journeys__lookback_hours") }} hours'
+        {% endif %}
+    {%- endif %}
 
 ),
 
@@ -228,17 +302,39 @@ in_play as (
 exit_rule_hits as (
 
     select
-        in_play.enrollment_id,
-        min(events.occurred_at) as exit_rule_at
-    from in_play
-    inner join exit_rules
-        on in_play.journey_id = exit_rules.journey_id
-    inner join events
-        on
-            in_play.customer_id = events.customer_id
-            and exit_rules.exit_event = events.event_name
-            and events.occurred_at > in_play.exits_after
-    group by in_play.enrollment_id
+        enrollment_id,
+        min(exit_at) as exit_rule_at
+    from (
+        select
+            in_play.enrollment_id,
+            events.occurred_at as exit_at
+        from in_play
+        inner join exit_rules
+            on in_play.journey_id = exit_rules.journey_id
+        inner join events
+            on
+                in_play.customer_id = events.customer_id
+                and exit_rules.exit_event = events.event_name
+                and events.occurred_at > in_play.exits_after
+        {%- if segment_exit_rules %}
+
+        union all
+
+        -- leaving a segment: the end of a membership
+        select
+            in_play.enrollment_id,
+            segment_memberships.exited_at as exit_at
+        from in_play
+        inner join exit_rules
+            on in_play.journey_id = exit_rules.journey_id
+        inner join segment_memberships
+            on
+                in_play.customer_id = segment_memberships.customer_id
+                and exit_rules.left_segment = segment_memberships.segment_name
+                and segment_memberships.exited_at > in_play.exits_after
+        {%- endif %}
+    ) as exit_times
+    group by enrollment_id
 
 ),
 
@@ -371,19 +467,36 @@ walk as (
                 and {{ journey_bucket("walk.enrollment_id || '|' || walk.node_id", 'random_branches.total_weight') }}
                 < random_branches.bucket_to
         left join lateral (
-            select min(events.occurred_at) as occurred_at
-            from events
-            where
-                journey_nodes.node_type = 'wait_for'
-                and events.customer_id = walk.customer_id
-                and events.event_name = journey_nodes.wait_event
-                and events.occurred_at > walk.step_at
-                and events.occurred_at <= walk.step_at + to_seconds(journey_nodes.timeout_seconds)
-                {%- for condition in wait_conditions %}
-                    and (journey_nodes.journey_id <> '{{ condition["journey_id"] }}'
-                        or journey_nodes.node_id <> '{{ condition["node_id"] }}'
-                        or {{ journey_condition_sql(condition, 'events', 'events.customer_id', 'events.occurred_at') }})
-                {%- endfor %}
+            select min(waited.occurred_at) as occurred_at
+            from (
+                select events.occurred_at
+                from events
+                where
+                    journey_nodes.node_type = 'wait_for'
+                    and events.customer_id = walk.customer_id
+                    and events.event_name = journey_nodes.wait_event
+                    and events.occurred_at > walk.step_at
+                    and events.occurred_at <= walk.step_at + to_seconds(journey_nodes.timeout_seconds)
+                    {%- for condition in wait_conditions %}
+                        and (journey_nodes.journey_id <> '{{ condition["journey_id"] }}'
+                            or journey_nodes.node_id <> '{{ condition["node_id"] }}'
+                            or {{ journey_condition_sql(condition, 'events', 'events.customer_id', 'events.occurred_at') }})
+                    {%- endfor %}
+                {%- if segment_wait_nodes %}
+
+                union all
+
+                -- waiting for a segment: only an entry after arrival counts, not being a member already
+                select segment_memberships.entered_at as occurred_at
+                from segment_memberships
+                where
+                    journey_nodes.node_type = 'wait_for'
+                    and segment_memberships.customer_id = walk.customer_id
+                    and segment_memberships.segment_name = journey_nodes.wait_segment
+                    and segment_memberships.entered_at > walk.step_at
+                    and segment_memberships.entered_at <= walk.step_at + to_seconds(journey_nodes.timeout_seconds)
+                {%- endif %}
+            ) as waited
         ) as first_wait_event on true
         where
             journey_nodes.node_type <> 'exit'
