@@ -31,8 +31,8 @@ AS_OF = "2026-11-01T00:00:00"
 CUSTOMERS = 2_000
 SEED = 23
 IDENTITY_MODELS = ("+customers", "+customer_identities", "+customer_event_stream", "+ambiguous_identifiers")
-# Once staging views exist, later runs build only the identity models themselves.
-IDENTITY_ONLY = ("path:models/intermediate/identity", "path:models/marts/identity")
+# Later runs build staging (incremental tables: only the rows landed since) and the identity models themselves.
+IDENTITY_ONLY = ("path:models/staging", "path:models/intermediate/identity", "path:models/marts/identity")
 IDENTITY_UNIT_TESTS = 9
 # No lookback: every incremental run reads only the rows landed since the previous one, the strictest case.
 RUN_VARS = {"as_of": AS_OF, "journeys__lookback_hours": 0}
@@ -432,7 +432,10 @@ def test_label_propagation_that_did_not_converge_fails_the_build(full_run, ident
     one_hop = {**RUN_VARS, "journeys__identity_max_iterations": 1}
 
     failed = _build(
-        warehouse, dbt_target, select=("path:models/intermediate/identity", "customer_identities"), run_vars=one_hop
+        warehouse,
+        dbt_target,
+        select=("path:models/staging", "path:models/intermediate/identity", "customer_identities"),
+        run_vars=one_hop,
     )
     assert failed.returncode != 0
     assert "FAIL 1 identity_linked_identifiers_share_a_component_customer_identities" in failed.stdout

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -220,3 +221,142 @@ def test_journeys_run_in_the_pipeline_and_why_explains_a_customer(one_batch):
     assert answer.count("decided in run") == steps
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         assert explain(con, "cus_does_not_exist").startswith("Customer cus_does_not_exist has no enrollment")
+
+
+def _build_staging(warehouse: Path, target: Path, *extra: str) -> None:
+    """dbt build of staging and rejected_rows (models and data tests) on one warehouse."""
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--select",
+            "path:models/staging",
+            "rejected_rows",
+            "--indirect-selection",
+            "cautious",
+            "--exclude-resource-type",
+            "unit_test",
+            "--target-path",
+            str(target),
+            "--vars",
+            json.dumps({"as_of": AS_OF}),
+            *extra,
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(warehouse)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+
+
+def _raw_row(warehouse: Path, table: str, where: str) -> dict:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cursor = con.execute(
+            f"select * exclude (_source_file, _source_row, _loaded_at) from raw.{table} where {where} limit 1"
+        )
+        row = cursor.fetchone()
+        return dict(zip([column[0] for column in cursor.description], row, strict=True))
+
+
+def _land_rows(data_dir: Path, table: str, name: str, rows: list[dict]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from orchestration.landing import land_new_files
+    from sample_business.schema import SCHEMAS
+
+    (data_dir / "raw" / table).mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[table]), data_dir / "raw" / table / f"{name}.parquet")
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        land_new_files(con, data_dir)
+
+
+STAGED_RELATIONS = [f"staging.stg_raw__{table}" for table in ("customers", "events", "orders", "consent_events")]
+
+
+def _differences_from_a_full_rebuild(data_dir: Path, target: Path) -> dict[str, int]:
+    """Rows that differ between the incrementally built staging and a --full-refresh of a copy."""
+    rebuilt = data_dir / "rebuilt" / "warehouse.duckdb"
+    rebuilt.parent.mkdir(exist_ok=True)
+    shutil.copy(data_dir / "warehouse.duckdb", rebuilt)
+    _build_staging(rebuilt, target, "--full-refresh")
+    differing = {}
+    with duckdb.connect() as con:
+        con.execute(f"attach '{data_dir / 'warehouse.duckdb'}' as incremental (read_only)")
+        con.execute(f"attach '{rebuilt}' as rebuilt (read_only)")
+        for relation in [*STAGED_RELATIONS, "quality.rejected_rows"]:
+            (differing[relation],) = con.execute(
+                f"""select count(*) from (
+                        (select * from incremental.{relation} except all select * from rebuilt.{relation})
+                        union all
+                        (select * from rebuilt.{relation} except all select * from incremental.{relation}))"""
+            ).fetchone()
+    return differing
+
+
+def test_staging_verdicts_that_later_batches_change_equal_a_full_rebuild(tmp_path):
+    """Scenarios the generator does not plant, for incremental staging. An event and an order whose customer
+    lands a batch later are rejected (unknown_customer), then staged once the customer has landed, and leave
+    rejected_rows. A copy of a staged event, landed later but received an hour earlier, wins the key: the
+    staged row becomes the duplicate. After each batch, staging equals a --full-refresh of the same raw rows."""
+    data_dir = tmp_path / "data"
+    generate(data_dir, n_customers=300, seed=3)
+    _point_project_at(data_dir)
+    warehouse = data_dir / "warehouse.duckdb"
+    target = tmp_path / "dbt_target"
+    with duckdb.connect(str(warehouse)) as con:
+        from orchestration.landing import land_new_files
+
+        land_new_files(con, data_dir)
+    _build_staging(warehouse, target)
+
+    only_copy = "not in (select record_key from quality.rejected_rows where record_key is not null)"
+    staged_event = _raw_row(
+        warehouse, "events", f"event_id in (select event_id from staging.stg_raw__events) and event_id {only_copy}"
+    )
+    earlier_copy = staged_event | {
+        "page_path": "/received-earlier",
+        "received_at": staged_event["received_at"] - timedelta(hours=1),
+    }
+    late_customer_event = staged_event | {"event_id": "evt_of_a_late_customer", "customer_id": "cus_late"}
+    staged_order = _raw_row(warehouse, "orders", "order_id in (select order_id from staging.stg_raw__orders)")
+    late_customer_order = staged_order | {"order_id": "ord_of_a_late_customer", "customer_id": "cus_late"}
+    _land_rows(data_dir, "events", "batch_9001", [late_customer_event, earlier_copy])
+    _land_rows(data_dir, "orders", "batch_9001", [late_customer_order])
+    _build_staging(warehouse, target)
+
+    rejected = dict(
+        _query(
+            data_dir, "select record_key, rejection_reason from quality.rejected_rows where source_file like '%9001%'"
+        )
+    )
+    assert rejected == {"evt_of_a_late_customer": "unknown_customer", "ord_of_a_late_customer": "unknown_customer"}
+    assert _query(
+        data_dir, f"select page_path from staging.stg_raw__events where event_id = '{staged_event['event_id']}'"
+    ) == [("/received-earlier",)]
+    assert _query(
+        data_dir,
+        f"select rejection_reason from quality.rejected_rows where record_key = '{staged_event['event_id']}'",
+    ) == [("duplicate_key",)]
+    assert _differences_from_a_full_rebuild(data_dir, target) == dict.fromkeys(
+        [*STAGED_RELATIONS, "quality.rejected_rows"], 0
+    )
+
+    late_customer = _raw_row(warehouse, "customers", "true") | {"customer_id": "cus_late", "email": "late@example.com"}
+    _land_rows(data_dir, "customers", "batch_9002", [late_customer])
+    _build_staging(warehouse, target)
+
+    assert _query(data_dir, "select count(*) from quality.rejected_rows where record_key like '%late_customer'") == [
+        (0,)
+    ]
+    staged = _query(
+        data_dir,
+        """select (select count(*) from staging.stg_raw__events where event_id = 'evt_of_a_late_customer'),
+                  (select count(*) from staging.stg_raw__orders where order_id = 'ord_of_a_late_customer')""",
+    )
+    assert staged == [(1, 1)]
+    assert _differences_from_a_full_rebuild(data_dir, target) == dict.fromkeys(
+        [*STAGED_RELATIONS, "quality.rejected_rows"], 0
+    )

@@ -2,7 +2,8 @@
 
 The newest 0.1 % of events (by received_at) are held back from the first run and landed for the second, which
 runs at the data's as_of. Prints wall time and peak memory (this process and its children, i.e. dbt) of each
-run. Not part of `make test`; `make bench` runs it. Usage: bench_journeys.py [--customers 100000]
+run, and the slowest dbt nodes of each run (from dbt's run_results.json). Not part of `make test`; `make bench`
+runs it. Usage: bench_journeys.py [--customers 100000] [--top 12] [--keep]
 """
 
 import argparse
@@ -21,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 HELD_BACK_SHARE = 0.001
+DBT_TARGET_DIR = Path(__file__).resolve().parents[2] / "dbt_project" / "target"
 
 
 def _peak_rss_mb() -> tuple[float, float]:
@@ -64,9 +66,32 @@ def _steps(result: dg.ExecuteInProcessResult) -> str:
     return ", ".join(parts)
 
 
+def _newest_run_results(after: float) -> Path | None:
+    """The run_results.json of the dbt invocation that finished last (dagster-dbt gives each its own target)."""
+    found = [p for p in DBT_TARGET_DIR.glob("*/run_results.json") if p.stat().st_mtime >= after]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _slowest_nodes(run_results: Path | None, top: int) -> str:
+    if run_results is None:
+        return "(no run_results.json)"
+    results = json.loads(run_results.read_text())
+    timed = sorted(((r["execution_time"], r["unique_id"]) for r in results["results"]), reverse=True)
+    models = sum(t for t, uid in timed if uid.startswith("model."))
+    tests = sum(t for t, uid in timed if uid.startswith("test."))
+    lines = [
+        f"dbt elapsed {results['elapsed_time']:.1f} s; node time: models {models:.1f} s, tests {tests:.1f} s "
+        f"({len(timed)} nodes)"
+    ]
+    lines += [f"  {seconds:6.2f} s  {uid.split('.', 2)[-1]}" for seconds, uid in timed[:top]]
+    return "\n                      ".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--top", type=int, default=12, help="how many of the slowest dbt nodes to print per run")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder (to profile it)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench_journeys_"))
@@ -81,11 +106,15 @@ def main() -> int:
     held, first_as_of, held_rows = _hold_back_newest_events(data_dir)
     job = defs.resolve_job_def("journey_run")
 
+    started = time.time()
     full_seconds, full = _run(job, first_as_of)
     full_peak = _peak_rss_mb()
+    full_nodes = _slowest_nodes(_newest_run_results(started), args.top)
     shutil.move(held, data_dir / "raw" / "events" / "batch_0002.parquet")
+    started = time.time()
     incremental_seconds, incremental = _run(job, truth["parameters"]["as_of"])
     incremental_peak = _peak_rss_mb()
+    incremental_nodes = _slowest_nodes(_newest_run_results(started), args.top)
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         enrollments, transitions, actions = con.execute(
@@ -99,13 +128,18 @@ def main() -> int:
         f"dbt {full_peak[1]:,.0f} MB"
     )
     print(f"                      {_steps(full)}")
+    print(f"                      {full_nodes}")
     print(
         f"incremental run       {incremental_seconds:.1f} s  ok={incremental.success}  (+{held_rows:,} events, 0.1 %)  "
         f"peak RSS self {incremental_peak[0]:,.0f} MB, dbt {incremental_peak[1]:,.0f} MB"
     )
     print(f"                      {_steps(incremental)}")
+    print(f"                      {incremental_nodes}")
     print(f"journeys              {enrollments:,} enrollments, {transitions:,} transitions, {actions:,} actions")
-    shutil.rmtree(data_dir, ignore_errors=True)
+    if args.keep:
+        print(f"data kept in {data_dir}")
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
     return 0 if full.success and incremental.success else 1
 
 

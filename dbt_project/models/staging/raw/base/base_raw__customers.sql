@@ -1,16 +1,19 @@
 {#-
     Every raw customers row, typed and renamed, with the first check it fails in rejection_reason
     (null when valid). Never filters: stg_raw__customers keeps the valid rows, rejected_rows the others.
+    A table, incremental on the raw lineage: a run checks only newly landed rows and the stored rows whose
+    verdict they may change (macro staging_rows_to_check), and replaces those by (_source_file, _source_row).
 -#}
 with
 
 source as (
 
-    -- to_json(<table alias>) serialises the whole raw row, exactly as it landed
-    select
-        *,
-        to_json(source_rows) as raw_record
+    select *
     from {{ source('raw', 'customers') }} as source_rows  -- noqa: AL05
+    {% if is_incremental() %}
+        -- newly landed rows, and the stored ones whose verdict they (or new customers) may change
+        where {{ staging_rows_to_check(source('raw', 'customers'), 'customer_id') }}
+    {% endif %}
 
 ),
 
@@ -30,7 +33,6 @@ checked as (
         _source_file,
         _source_row,
         _loaded_at,
-        raw_record,
         {{ first_failing_check([
             ["customer_id is null", "missing_key"],
             [event_time_out_of_range("signed_up_at"), "timestamp_out_of_range"],
@@ -44,6 +46,12 @@ deduplicated as (
 
     {{ mark_duplicate_keys('checked', 'customer_id') }}
 
+),
+
+with_raw_records as (
+
+    {{ staging_attach_raw_records('source', 'deduplicated') }}
+
 )
 
-select * from deduplicated
+select * from with_raw_records

@@ -1,6 +1,8 @@
 {#-
     Every raw events row, typed and renamed, with the first check it fails in rejection_reason
     (null when valid). Never filters: stg_raw__events keeps the valid rows, rejected_rows the others.
+    A table, incremental on the raw lineage: a run checks only newly landed rows and the stored rows whose
+    verdict they may change (macro staging_rows_to_check), and replaces those by (_source_file, _source_row).
 -#}
 {% set valid_customer_ids -%}
     (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
@@ -10,11 +12,12 @@ with
 
 source as (
 
-    -- to_json(<table alias>) serialises the whole raw row, exactly as it landed
-    select
-        *,
-        to_json(source_rows) as raw_record
+    select *
     from {{ source('raw', 'events') }} as source_rows  -- noqa: AL05
+    {% if is_incremental() %}
+        -- newly landed rows, and the stored ones whose verdict they (or new customers) may change
+        where {{ staging_rows_to_check(source('raw', 'events'), 'event_id', checks_customer=true) }}
+    {% endif %}
 
 ),
 
@@ -37,7 +40,6 @@ checked as (
         _source_file,
         _source_row,
         _loaded_at,
-        raw_record,
         {{ first_failing_check([
             ["event_id is null", "missing_key"],
             ["(event_name is null or event_name not in ('page_viewed', 'product_viewed', 'cart_updated', 'checkout_started', 'order_completed', 'trial_started', 'feature_used', 'subscription_renewal_scheduled', 'subscription_cancelled', 'logged_in'))", "invalid_value"],
@@ -52,6 +54,12 @@ deduplicated as (
 
     {{ mark_duplicate_keys('checked', 'event_id') }}
 
+),
+
+with_raw_records as (
+
+    {{ staging_attach_raw_records('source', 'deduplicated') }}
+
 )
 
-select * from deduplicated
+select * from with_raw_records

@@ -1,6 +1,8 @@
 {#-
     Every raw identifies row, typed and renamed, with the first check it fails in rejection_reason
     (null when valid). Never filters: stg_raw__identifies keeps the valid rows, rejected_rows the others.
+    A table, incremental on the raw lineage: a run checks only newly landed rows and the stored rows whose
+    verdict they may change (macro staging_rows_to_check), and replaces those by (_source_file, _source_row).
 -#}
 {% set valid_customer_ids -%}
     (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
@@ -10,11 +12,12 @@ with
 
 source as (
 
-    -- to_json(<table alias>) serialises the whole raw row, exactly as it landed
-    select
-        *,
-        to_json(source_rows) as raw_record
+    select *
     from {{ source('raw', 'identifies') }} as source_rows  -- noqa: AL05
+    {% if is_incremental() %}
+        -- newly landed rows, and the stored ones whose verdict they (or new customers) may change
+        where {{ staging_rows_to_check(source('raw', 'identifies'), 'identify_id', checks_customer=true) }}
+    {% endif %}
 
 ),
 
@@ -31,7 +34,6 @@ checked as (
         _source_file,
         _source_row,
         _loaded_at,
-        raw_record,
         {{ first_failing_check([
             ["identify_id is null", "missing_key"],
             ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
@@ -45,6 +47,12 @@ deduplicated as (
 
     {{ mark_duplicate_keys('checked', 'identify_id') }}
 
+),
+
+with_raw_records as (
+
+    {{ staging_attach_raw_records('source', 'deduplicated') }}
+
 )
 
-select * from deduplicated
+select * from with_raw_records

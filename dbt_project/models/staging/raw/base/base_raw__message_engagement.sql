@@ -1,6 +1,8 @@
 {#-
     Every raw message_engagement row, typed and renamed, with the first check it fails in rejection_reason
     (null when valid). Never filters: stg_raw__message_engagement keeps the valid rows, rejected_rows the others.
+    A table, incremental on the raw lineage: a run checks only newly landed rows and the stored rows whose
+    verdict they may change (macro staging_rows_to_check), and replaces those by (_source_file, _source_row).
 -#}
 {% set valid_customer_ids -%}
     (select customer_id from {{ ref('base_raw__customers') }} where rejection_reason is null)
@@ -10,11 +12,12 @@ with
 
 source as (
 
-    -- to_json(<table alias>) serialises the whole raw row, exactly as it landed
-    select
-        *,
-        to_json(source_rows) as raw_record
+    select *
     from {{ source('raw', 'message_engagement') }} as source_rows  -- noqa: AL05
+    {% if is_incremental() %}
+        -- newly landed rows, and the stored ones whose verdict they (or new customers) may change
+        where {{ staging_rows_to_check(source('raw', 'message_engagement'), 'message_event_id', checks_customer=true) }}
+    {% endif %}
 
 ),
 
@@ -33,7 +36,6 @@ checked as (
         _source_file,
         _source_row,
         _loaded_at,
-        raw_record,
         {{ first_failing_check([
             ["message_event_id is null", "missing_key"],
             ["(channel is null or channel not in ('email', 'sms', 'push')) or (event_type is null or event_type not in ('sent', 'delivered', 'opened', 'clicked', 'bounced', 'unsubscribed', 'complained')) or (bounce_type is not null and (bounce_type is null or bounce_type not in ('hard', 'soft')))", "invalid_value"],
@@ -48,6 +50,12 @@ deduplicated as (
 
     {{ mark_duplicate_keys('checked', 'message_event_id') }}
 
+),
+
+with_raw_records as (
+
+    {{ staging_attach_raw_records('source', 'deduplicated') }}
+
 )
 
-select * from deduplicated
+select * from with_raw_records

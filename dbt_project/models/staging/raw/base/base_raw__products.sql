@@ -1,16 +1,19 @@
 {#-
     Every raw products row, typed and renamed, with the first check it fails in rejection_reason
     (null when valid). Never filters: stg_raw__products keeps the valid rows, rejected_rows the others.
+    A table, incremental on the raw lineage: a run checks only newly landed rows and the stored rows whose
+    verdict they may change (macro staging_rows_to_check), and replaces those by (_source_file, _source_row).
 -#}
 with
 
 source as (
 
-    -- to_json(<table alias>) serialises the whole raw row, exactly as it landed
-    select
-        *,
-        to_json(source_rows) as raw_record
+    select *
     from {{ source('raw', 'products') }} as source_rows  -- noqa: AL05
+    {% if is_incremental() %}
+        -- newly landed rows, and the stored ones whose verdict they (or new customers) may change
+        where {{ staging_rows_to_check(source('raw', 'products'), 'product_id') }}
+    {% endif %}
 
 ),
 
@@ -27,7 +30,6 @@ checked as (
         _source_file,
         _source_row,
         _loaded_at,
-        raw_record,
         {{ first_failing_check([
             ["product_id is null", "missing_key"],
             ["price < 0", "negative_amount"],
@@ -40,6 +42,12 @@ deduplicated as (
 
     {{ mark_duplicate_keys('checked', 'product_id') }}
 
+),
+
+with_raw_records as (
+
+    {{ staging_attach_raw_records('source', 'deduplicated') }}
+
 )
 
-select * from deduplicated
+select * from with_raw_records
