@@ -26,6 +26,10 @@ REENTRY_RULES = ("never", "always", "cooldown")
 NODE_TYPES = ("delay", "wait_for", "split", "action", "exit")
 CHANNELS = ("email", "sms", "push", "in_app", "webhook")
 ACTION_KINDS = ("message", "crm", "audience")
+PURPOSES = ("marketing", "transactional")  # a message's purpose: which consent it needs (docs/policy.md)
+SEND_TIMES = ("as_decided", "optimal")  # optimal: the customer's learnt best local hour (docs/policy.md)
+WHEN_CAPPED = ("defer", "drop")  # what a frequency cap does to a journey's losing action
+DEFAULT_PRIORITY = 50
 CRM_OPERATIONS = ("upsert_contact", "create_deal", "create_task")
 AUDIENCE_OPERATIONS = ("add", "remove")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -96,6 +100,8 @@ class Action:
     operation: str | None = None  # crm, audience
     properties: tuple[tuple[str, Any], ...] = ()  # crm, in file order
     audience: str | None = None  # audience
+    purpose: str = "marketing"  # message
+    send_time: str = "as_decided"  # message
 
     def config(self) -> dict[str, Any]:
         """The action mapping with defaults filled in (what `journey_nodes.action_config` holds)."""
@@ -106,6 +112,8 @@ class Action:
                 "template": self.template,
                 "fields": list(self.fields),
                 "fallback_channels": list(self.fallback_channels),
+                "purpose": self.purpose,
+                "send_time": self.send_time,
             }
         if self.kind == "crm":
             return {
@@ -235,6 +243,8 @@ class Journey:
     start_node: str
     nodes: tuple[Node, ...]  # in file order
     source_file: str = field(default="", compare=False)
+    priority: int = DEFAULT_PRIORITY  # delivery: which action wins when a frequency cap binds (higher wins)
+    when_capped: str = "defer"  # delivery: defer or drop this journey's action that loses to a cap
     _by_id: dict[str, Node] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -529,6 +539,7 @@ TOP_FIELDS = (
     "entry",
     "reentry",
     "holdout_percent",
+    "delivery",
     "exit_rules",
     "goal",
     "start_node",
@@ -543,7 +554,7 @@ NODE_FIELDS = {
     "exit": ("id", "type"),
 }
 ACTION_FIELDS = {
-    "message": ("kind", "channel", "template", "fields", "fallback_channels"),
+    "message": ("kind", "channel", "template", "fields", "fallback_channels", "purpose", "send_time"),
     "crm": ("kind", "operation", "properties", "fields"),
     "audience": ("kind", "operation", "audience"),
 }
@@ -580,6 +591,7 @@ def parse_journey(document: Any, file: str, expected_id: str | None) -> tuple[Jo
         MAX_HOLDOUT_PERCENT,
         "an integer from 0 to 50",
     )
+    priority, when_capped = _parse_delivery(check, _optional(document, "delivery", {}))
     exit_rules = _parse_exit_rules(check, _optional(document, "exit_rules", []))
     goal = _parse_goal(check, document["goal"]) if document.get("goal") is not None else None
 
@@ -605,8 +617,23 @@ def parse_journey(document: Any, file: str, expected_id: str | None) -> tuple[Jo
         start_node=start_node,
         nodes=nodes,
         source_file=file,
+        priority=priority,
+        when_capped=when_capped,
     )
     return journey, []
+
+
+def _parse_delivery(check: _Checker, value: Any) -> tuple[Any, Any]:
+    """`delivery: {priority: 1-100 (default 50), when_capped: defer | drop (default defer)}`."""
+    if check.mapping(value, None, "delivery", "a mapping with `priority` and/or `when_capped`") is _INVALID:
+        return _INVALID, _INVALID
+    if not check.known_fields(value, ("priority", "when_capped"), None, "delivery.", "delivery settings"):
+        return _INVALID, _INVALID
+    priority = check.integer(
+        _optional(value, "priority", DEFAULT_PRIORITY), None, "delivery.priority", 1, 100, "an integer from 1 to 100"
+    )
+    when_capped = check.choice(_optional(value, "when_capped", "defer"), WHEN_CAPPED, None, "delivery.when_capped")
+    return priority, when_capped
 
 
 def _optional(document: Mapping, key: str, default: Any) -> Any:
@@ -997,9 +1024,19 @@ def _parse_action(check: _Checker, value: Any, node_id: str) -> Any:
                         f"expected a channel not already tried (the primary channel and each fallback "
                         f"once), got '{item}'",
                     )
-    if _INVALID in (channel, template, fields, fallbacks):
+    purpose = check.choice(_optional(value, "purpose", "marketing"), PURPOSES, node_id, "action.purpose")
+    send_time = check.choice(_optional(value, "send_time", "as_decided"), SEND_TIMES, node_id, "action.send_time")
+    if _INVALID in (channel, template, fields, fallbacks, purpose, send_time):
         return _INVALID
-    return Action(kind, channel=channel, template=template, fields=fields, fallback_channels=fallbacks)
+    return Action(
+        kind,
+        channel=channel,
+        template=template,
+        fields=fields,
+        fallback_channels=fallbacks,
+        purpose=purpose,
+        send_time=send_time,
+    )
 
 
 def _check_graph(check: _Checker, nodes: tuple[Node, ...], start_node: Any) -> None:

@@ -39,6 +39,8 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
             ("reentry_rule", pa.string()),
             ("cooldown_seconds", pa.int64()),
             ("holdout_percent", pa.int64()),
+            ("priority", pa.int64()),
+            ("when_capped", pa.string()),
             ("goal_event", pa.string()),
             ("goal_within_seconds", pa.int64()),
             ("goal_exits", pa.bool_()),
@@ -189,6 +191,7 @@ def journey_to_dict(journey: Journey) -> dict[str, Any]:
         },
         "reentry": {"rule": journey.reentry.rule, "cooldown_seconds": journey.reentry.cooldown_seconds},
         "holdout_percent": journey.holdout_percent,
+        "delivery": {"priority": journey.priority, "when_capped": journey.when_capped},
         "exit_rules": [{"event": rule.event, "left_segment": rule.left_segment} for rule in journey.exit_rules],
         "goal": None
         if journey.goal is None
@@ -216,6 +219,8 @@ def _journey_row(journey: Journey) -> dict[str, Any]:
         "reentry_rule": journey.reentry.rule,
         "cooldown_seconds": journey.reentry.cooldown_seconds,
         "holdout_percent": journey.holdout_percent,
+        "priority": journey.priority,
+        "when_capped": journey.when_capped,
         "goal_event": goal.event if goal else None,
         "goal_within_seconds": goal.within_seconds if goal else None,
         "goal_exits": goal.exits if goal else None,

@@ -1,4 +1,9 @@
-"""Activation assets: one per destination, each reading the actions it may send."""
+"""Activation assets: one per destination, each sending the due actions delivery policy routed to it.
+
+Every asset reads `policy.actions_due` for its destination and sends through the exactly-once runner (send
+ledger, idempotency key = action_id). Until the API connectors land (activations issue), every destination is
+the demo outbox: one JSON-lines file per destination under data/outbox/. The asset descriptions say so.
+"""
 
 import time
 
@@ -6,49 +11,62 @@ import dagster as dg
 
 from activations.destinations.outbox import OutboxDestination
 from activations.runner import activate
-from orchestration.quality_checks import WELCOME_ACTIONS
+from orchestration.quality_checks import ACTIONS_DUE
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 from orchestration.settings import paths_from_env
 
+# policy.actions_due.destination values: message channels, CRM and ad audiences.
+DESTINATIONS = ("email", "sms", "push", "in_app", "webhook", "crm", "audience")
 
-@dg.asset(
-    key=dg.AssetKey(["activation", "outbox_email"]),
-    deps=[WELCOME_ACTIONS],
-    group_name="activation",
-    description="Sends foundation_welcome_actions to the demo outbox (data/outbox/email.jsonl), exactly once each.",
-)
-def outbox_email_activation(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: JourneyRunSettings
-) -> dg.MaterializeResult:
-    destination = OutboxDestination(paths_from_env().outbox_dir, name="email")
-    started = time.monotonic()
-    with warehouse.connect() as con:
-        report = activate(
-            con,
-            destination,
-            actions_relation="activation.foundation_welcome_actions",
-            run_id=context.run_id,
-            dry_run=run_settings.dry_run,
+
+def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=destination_name,
+        key_prefix=["activation"],
+        deps=[ACTIONS_DUE],
+        group_name="activation",
+        description=(
+            f"Sends the due actions routed to '{destination_name}' exactly once each. Destination today: the "
+            f"demo outbox data/outbox/{destination_name}.jsonl (API connectors are not built yet)."
+        ),
+    )
+    def send(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, run_settings: JourneyRunSettings
+    ) -> dg.MaterializeResult:
+        destination = OutboxDestination(paths_from_env().outbox_dir, name=destination_name)
+        started = time.monotonic()
+        with warehouse.connect() as con:
+            report = activate(
+                con,
+                destination,
+                actions_relation=f"(select * from policy.actions_due where destination = '{destination_name}')",
+                run_id=context.run_id,
+                dry_run=run_settings.dry_run,
+            )
+        context.log.info(
+            "%s: %d due, %d sent, %d failed, %d already sent before%s",
+            report.destination,
+            report.candidates,
+            report.sent,
+            report.failed,
+            report.already_sent,
+            " (dry run: nothing sent)" if report.dry_run else "",
         )
-    context.log.info(
-        "%s: %d candidates, %d sent, %d failed, %d already sent before%s",
-        report.destination,
-        report.candidates,
-        report.sent,
-        report.failed,
-        report.already_sent,
-        " (dry run: nothing sent)" if report.dry_run else "",
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "dry_run": report.dry_run,
-            "candidates": report.candidates,
-            "sent": report.sent,
-            "failed": report.failed,
-            "already_sent_before": report.already_sent,
-            "resolved_in_flight": report.resolved_in_flight,
-            "duration_s": round(time.monotonic() - started, 3),
-            "sample_payloads_masked": dg.MetadataValue.json(report.samples),
-            "outbox_file": str(destination.path),
-        }
-    )
+        return dg.MaterializeResult(
+            metadata={
+                "dry_run": report.dry_run,
+                "due": report.candidates,
+                "sent": report.sent,
+                "failed": report.failed,
+                "already_sent_before": report.already_sent,
+                "resolved_in_flight": report.resolved_in_flight,
+                "duration_s": round(time.monotonic() - started, 3),
+                "sample_payloads_masked": dg.MetadataValue.json(report.samples),
+                "outbox_file": str(destination.path),
+            }
+        )
+
+    return send
+
+
+activation_assets = [_activation_asset(name) for name in DESTINATIONS]

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from activations.ledger import ensure_ledger
 from orchestration.dbt_args import dbt_build_args
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, put_environment_tools_on_path
@@ -31,6 +32,8 @@ class JourneysDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return "raw"
+        if dbt_resource_props["resource_type"] == "seed":  # reviewed lists such as the suppression list
+            return dbt_resource_props["config"].get("schema") or "seeds"
         return group_for_model_path(dbt_resource_props["fqn"])
 
 
@@ -48,6 +51,9 @@ def journeys_dbt_models(
     # dbt (a subprocess) reads the warehouse path from this variable in profiles.yml: the same warehouse
     # the Python steps of this run use.
     os.environ["JOURNEYS_WAREHOUSE_PATH"] = warehouse.resolved_path()
+    # Delivery policy reads the send ledger (what activation already sent): it exists before the first build.
+    with warehouse.connect() as con:
+        ensure_ledger(con)
     args = dbt_build_args(as_of=run_settings.as_of_for_run(context), run_id=context.run_id)
     context.log.info("dbt %s", " ".join(args))
     yield from dbt.cli(args, context=context).stream()

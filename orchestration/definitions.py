@@ -5,17 +5,17 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.activation_assets import outbox_email_activation
+from orchestration.activation_assets import activation_assets
 from orchestration.dbt_assets import dbt_project, journeys_dbt_models
 from orchestration.jobs import journey_run_job
 from orchestration.journey_assets import journey_definitions
 from orchestration.landing_assets import raw_landing
-from orchestration.quality_checks import rejected_share_is_small, welcome_actions_are_sendable
+from orchestration.quality_checks import actions_due_are_sendable, rejected_share_is_small
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 
 defs = dg.Definitions(
-    assets=[raw_landing, journey_definitions, journeys_dbt_models, outbox_email_activation],
-    asset_checks=[welcome_actions_are_sendable, rejected_share_is_small],
+    assets=[raw_landing, journey_definitions, journeys_dbt_models, *activation_assets],
+    asset_checks=[actions_due_are_sendable, rejected_share_is_small],
     jobs=[journey_run_job],
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),

@@ -57,16 +57,23 @@ def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     return found
 
 
+# Checks written in Python (the others are dbt tests).
+PYTHON_CHECKS = {"actions_due_are_sendable", "rejected_share_is_small"}
+
 FACT_QUERIES = {
     "landed_files": ("select count(*), sum(row_count) from raw._landed_files", "one"),
     "rejected": (
         "select source_table, rejection_reason, count(*) from quality.rejected_rows group by all order by 1, 2",
         "all",
     ),
-    "actions_total": ("select count(*) from activation.foundation_welcome_actions", "scalar"),
-    "actions_this_run": (
-        "select count(*) from activation.foundation_welcome_actions where decided_in_run = $run_id",
-        "scalar",
+    "policy_states": (
+        """select state, coalesce(reason, ''), count(*) from policy.action_states group by all order by 1, 2""",
+        "all",
+    ),
+    "policy_this_run": (
+        """select state, coalesce(reason, ''), count(*) from policy.policy_decisions
+           where decided_in_run = $run_id group by all order by 1, 2""",
+        "all",
     ),
     "journeys": (
         """select journey_id, count(*) filter (where status = 'active'),
@@ -125,8 +132,8 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         files, rows = facts.get("landed_files", (0, 0))
         print(f"   landed in total: {files} files, {int(rows or 0):,} rows")
 
-    dbt_models = [k for k in meta if not k.startswith("raw/") and k != "activation/outbox_email"]
-    dbt_checks = [c for c in checks if c.check_name not in {"welcome_actions_are_sendable", "rejected_share_is_small"}]
+    dbt_models = [k for k in meta if not k.startswith(("raw/", "activation/"))]
+    dbt_checks = [c for c in checks if c.check_name not in PYTHON_CHECKS]
     print("\n2. dbt build in DuckDB (models + tests)")
     print(
         f"   models built or refreshed: {len(dbt_models)}   tests: {sum(c.passed for c in dbt_checks)} passed, "
@@ -143,10 +150,10 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
             print(f"     {table:<19} {sum(n for _, n in reasons):>6,}  ({detail})")
     print("\n3. Quality checks (Great Expectations and SQL, as Dagster asset checks)")
     for c in checks:
-        if c.check_name in {"welcome_actions_are_sendable", "rejected_share_is_small"}:
+        if c.check_name in PYTHON_CHECKS:
             print(
                 f"   {c.check_name:<32} {'passed' if c.passed else 'FAILED'}"
-                f"{'  (blocking: a failure stops activation)' if c.check_name.startswith('welcome') else ''}"
+                f"{'  (blocking: a failure stops activation)' if c.check_name == 'actions_due_are_sendable' else ''}"
             )
 
     if facts and facts.get("segments"):
@@ -166,28 +173,36 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
             print(f"   {journey:<22} {active:>7,} {completed:>10,} {exited:>7,} {holdout:>8,} {converted:>10,}")
         total, this_run, holdout_actions = facts.get("journey_actions", (0, 0, 0))
         print(f"   actions decided: {total:,} in all, {this_run:,} by this run ({holdout_actions:,} for holdout)")
-        print("   Journey actions are not sent yet: delivery policy (consent, caps, quiet hours) comes first.")
         print("   Ask about one customer: .venv/bin/journeys why --customer <customer_id>")
 
-    print("\n5. Activation (reverse ETL)")
-    print("   What is sent today is the foundation's hard-wired welcome email (foundation_welcome_actions):")
-    print("   customers whose latest email/marketing consent is opted_in; it is replaced once policy lands.")
-    if facts and "actions_total" in facts:
-        print(f"   welcome actions decided this run: {facts['actions_this_run']:,} (total {facts['actions_total']:,})")
-    activation = meta.get("activation/outbox_email")
-    if activation:
+    print("\n5. Delivery policy (consent, suppression, quiet hours, caps; docs/policy.md)")
+    if facts and "policy_states" in facts:
+        decided = facts.get("policy_this_run", [])
+        print(f"   decisions this run: {sum(n for *_, n in decided):,} (a due action still due is not re-recorded)")
+        print("   every journey action now, by state and reason:")
+        for state, reason, n in facts["policy_states"]:
+            print(f"     {state:<11} {reason or '-':<15} {n:>9,}")
+
+    print("\n6. Activation (reverse ETL; every destination is the demo outbox until API connectors land)")
+    sent_assets = {k: m for k, m in meta.items() if k.startswith("activation/")}
+    if not sent_assets:
+        print("   activation did not run (a blocking check failed or an upstream step failed)")
+    total_sent = 0
+    for key, activation in sorted(sent_assets.items()):
+        name = key.split("/", 1)[1]
         if activation.get("dry_run"):
-            print(f"   DRY RUN: {activation['candidates']:,} would be sent; nothing was sent")
-        else:
+            print(f"   {name:<9} DRY RUN: {activation['due']:,} would be sent; nothing was sent")
+            continue
+        total_sent += activation["sent"]
+        if activation["due"] or activation["already_sent_before"]:
             print(
-                f"   sent this run: {activation['sent']:,}   failed: {activation['failed']:,}   "
+                f"   {name:<9} sent this run: {activation['sent']:,}   failed: {activation['failed']:,}   "
                 f"already sent by earlier runs (not sent again): {activation['already_sent_before']:,}"
             )
-            if activation["sent"] == 0:
-                print("   -> nothing new to send: this run was incremental and sent nothing twice.")
-        print(f"   outbox: {activation['outbox_file']}")
-    else:
-        print("   activation did not run (a blocking check failed or an upstream step failed)")
+    if sent_assets and not any(m.get("dry_run") for m in sent_assets.values()):
+        print(f"   sent this run, all destinations: {total_sent:,}   outbox: {paths.outbox_dir}")
+        if total_sent == 0:
+            print("   -> nothing new to send: this run was incremental and sent nothing twice.")
     if facts:
         for destination, state, n in facts.get("ledger", []):
             print(f"   ledger {destination}: {n:,} {state}")

@@ -62,12 +62,15 @@ def validate_frame(frame: pd.DataFrame, suite_name: str, expectations: list) -> 
     return ValidationOutcome(suite=suite_name, success=bool(result.success), rows=len(frame), outcomes=outcomes)
 
 
-def welcome_actions_expectations() -> list:
-    """What must hold for every action before anything is sent."""
+def actions_due_expectations() -> list:
+    """What must hold for every due action before anything is sent (frame: see actions_due_are_sendable)."""
     return [
         gx.expectations.ExpectColumnValuesToBeUnique(column="action_id"),
         gx.expectations.ExpectColumnValuesToNotBeNull(column="action_id"),
-        gx.expectations.ExpectColumnValuesToNotBeNull(column="email"),
-        gx.expectations.ExpectColumnValuesToMatchRegex(column="email", regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-        gx.expectations.ExpectColumnValuesToBeInSet(column="channel", value_set=["email"]),
+        gx.expectations.ExpectColumnValuesToBeInSet(
+            column="destination", value_set=["email", "sms", "push", "in_app", "webhook", "crm", "audience"]
+        ),
+        gx.expectations.ExpectColumnValuesToMatchRegex(column="email_address", regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+        gx.expectations.ExpectColumnValuesToBeInSet(column="has_address", value_set=[True]),
+        gx.expectations.ExpectColumnValuesToBeInSet(column="is_due_by_now", value_set=[True]),
     ]

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from orchestration.expectations import validate_frame, welcome_actions_expectations
+from orchestration.expectations import actions_due_expectations, validate_frame
 from orchestration.resources import WarehouseResource
 
-WELCOME_ACTIONS = dg.AssetKey(["activation", "foundation_welcome_actions"])
+ACTIONS_DUE = dg.AssetKey(["policy", "actions_due"])
 REJECTED_ROWS = dg.AssetKey(["quality", "rejected_rows"])
 
 # A raw table whose rejected share exceeds this is more likely a broken export than a few bad rows.
@@ -13,14 +13,27 @@ MAX_REJECTED_SHARE = 0.05
 
 
 @dg.asset_check(
-    asset=WELCOME_ACTIONS,
+    asset=ACTIONS_DUE,
     blocking=True,
-    description="Great Expectations: unique, non-null action ids; valid email addresses; email channel only.",
+    description=(
+        "Great Expectations on what is about to be sent: unique, non-null action ids; known destinations; an "
+        "address for every email/SMS/push message, a well-formed one for email; nothing due before its time."
+    ),
 )
-def welcome_actions_are_sendable(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def actions_due_are_sendable(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
-        frame = con.execute("select action_id, email, channel from activation.foundation_welcome_actions").df()
-    outcome = validate_frame(frame, "foundation_welcome_actions", welcome_actions_expectations())
+        frame = con.execute(
+            """
+            select
+                action_id,
+                destination,
+                case when channel = 'email' then address end as email_address,
+                channel not in ('email', 'sms', 'push') or address is not null as has_address,
+                send_after <= decided_as_of as is_due_by_now
+            from policy.actions_due
+            """
+        ).df()
+    outcome = validate_frame(frame, "actions_due", actions_due_expectations())
     return dg.AssetCheckResult(
         passed=outcome.success,
         severity=dg.AssetCheckSeverity.ERROR,

@@ -30,6 +30,7 @@ def explain(con: duckdb.DuckDBPyConnection, customer_id: str, journey_id: str | 
         scope = f"journey '{journey_id}'" if journey_id else "any journey"
         return f"Customer {customer_id} has no enrollment in {scope} (as of the last run)."
     has_ledger = _table_exists(con, "activation", "send_ledger")
+    has_policy = _table_exists(con, "policy", "policy_decisions")
     lines = []
     for (
         enrollment_id,
@@ -61,20 +62,45 @@ def explain(con: duckdb.DuckDBPyConnection, customer_id: str, journey_id: str | 
             [enrollment_id],
         ).fetchall()
         for action_id, node_id, kind, channel, template, scheduled_at in actions:
-            sent = None
-            if has_ledger:
-                sent = con.execute(
-                    "select destination, state, last_attempt_at from activation.send_ledger where action_id = ?",
-                    [action_id],
-                ).fetchall()
-            outcome = (
-                "; ".join(f"{state} via {destination} at {at:%Y-%m-%d %H:%M}" for destination, state, at in sent)
-                if sent
-                else "not dispatched: delivery policy and journey activation are not built yet"
-            )
             holdout = " (holdout: never messaged)" if variant == "holdout" else ""
             lines.append(
                 f"  action {node_id}: {kind} {channel or ''} {template or ''} scheduled "
-                f"{scheduled_at:%Y-%m-%d %H:%M}{holdout}; {outcome} [action_id {action_id}]"
+                f"{scheduled_at:%Y-%m-%d %H:%M}{holdout} [action_id {action_id}]"
             )
+            lines.extend(_policy_and_dispatch(con, action_id, has_policy, has_ledger))
     return "\n".join(lines)
+
+
+def _policy_and_dispatch(
+    con: duckdb.DuckDBPyConnection, action_id: str, has_policy: bool, has_ledger: bool
+) -> list[str]:
+    """Every delivery-policy decision about the action, in order, then what activation did with it."""
+    lines = []
+    if has_policy:
+        decisions = con.execute(
+            """select decided_as_of, state, reason, detail, channel, send_after, decided_in_run
+               from policy.policy_decisions where action_id = ? order by evaluation_number""",
+            [action_id],
+        ).fetchall()
+        for decided_as_of, state, reason, detail, channel, send_after, run in decisions:
+            what = {
+                "due": f"released to activation on {channel or 'its destination'}",
+                "deferred": f"deferred to {send_after:%Y-%m-%d %H:%M} UTC ({reason})",
+                "suppressed": f"not sent: {reason}",
+            }[state]
+            lines.append(
+                f"    policy at {decided_as_of:%Y-%m-%d %H:%M}: {what}"
+                + (f"; {detail}" if detail else "")
+                + f" (run {run})"
+            )
+        if not decisions:
+            lines.append("    policy: not evaluated yet (the next run decides)")
+    if has_ledger:
+        for destination, state, at, error in con.execute(
+            "select destination, state, last_attempt_at, error from activation.send_ledger where action_id = ?",
+            [action_id],
+        ).fetchall():
+            lines.append(
+                f"    activation: {state} via {destination} at {at:%Y-%m-%d %H:%M}" + (f" ({error})" if error else "")
+            )
+    return lines

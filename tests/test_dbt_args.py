@@ -27,4 +27,4 @@ def test_as_of_is_normalised_to_naive_utc():
 def test_groups_follow_model_folders():
     assert group_for_model_path(["journeys", "staging", "raw", "stg_raw__customers"]) == "staging"
     assert group_for_model_path(["journeys", "marts", "quality", "rejected_rows"]) == "quality"
-    assert group_for_model_path(["journeys", "marts", "activation", "foundation_welcome_actions"]) == "activation"
+    assert group_for_model_path(["journeys", "marts", "policy", "actions_due"]) == "policy"

@@ -33,11 +33,12 @@ def test_asset_graph_has_every_layer_and_the_activation_depends_on_the_actions()
         "raw/customers",
         "staging/stg_raw__customers",
         "quality/rejected_rows",
-        "activation/foundation_welcome_actions",
+        "policy/actions_due",
+        "policy/policy_decisions",
     } <= keys
-    assert "activation/outbox_email" in keys
-    activation = graph.get(dg.AssetKey(["activation", "outbox_email"]))
-    assert dg.AssetKey(["activation", "foundation_welcome_actions"]) in activation.parent_keys
+    for destination in ("email", "sms", "push", "in_app", "webhook", "crm", "audience"):
+        activation = graph.get(dg.AssetKey(["activation", destination]))
+        assert dg.AssetKey(["policy", "actions_due"]) in activation.parent_keys
     groups = {
         graph.get(dg.AssetKey(k.split("/"))).group_name for k in ("staging/stg_raw__events", "quality/rejected_rows")
     }

@@ -144,8 +144,8 @@ MALFORMED = [
         "misspelt top-level field",
         ("holdout_percent: 10", "holdout_percent: 10\nexit_rule: [{event: order_completed}]"),
         "field 'exit_rule': unknown field (did you mean 'exit_rules'?); expected only the fields of a journey: "
-        "journey_id, version, status, description, entry, reentry, holdout_percent, exit_rules, goal, start_node, "
-        "nodes",
+        "journey_id, version, status, description, entry, reentry, holdout_percent, delivery, exit_rules, goal, "
+        "start_node, nodes",
     ),
     (
         "journey id differs from the file name",
@@ -156,6 +156,26 @@ MALFORMED = [
         "version zero",
         ("version: 1", "version: 0"),
         "field 'version': expected an integer >= 1, got 0",
+    ),
+    (
+        "delivery priority out of range",
+        ("holdout_percent: 10", "holdout_percent: 10\ndelivery: {priority: 500, when_capped: defer}"),
+        "field 'delivery.priority': expected an integer from 1 to 100, got 500",
+    ),
+    (
+        "unknown when_capped",
+        ("holdout_percent: 10", "holdout_percent: 10\ndelivery: {when_capped: later}"),
+        "field 'delivery.when_capped': expected one of defer, drop, got 'later'",
+    ),
+    (
+        "unknown message purpose",
+        ("template: reminder,", "template: reminder, purpose: promotional,"),
+        "node 'email_1', field 'action.purpose': expected one of marketing, transactional, got 'promotional'",
+    ),
+    (
+        "unknown send time",
+        ("template: reminder,", "template: reminder, send_time: best,"),
+        "node 'email_1', field 'action.send_time': expected one of as_decided, optimal, got 'best'",
     ),
     (
         "unknown node type",

@@ -56,7 +56,9 @@ def _rejected(data_dir: Path) -> Counter:
 
 
 def _outbox_lines(data_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (data_dir / "outbox" / "email.jsonl").read_text().splitlines()]
+    """Every line of every destination's outbox file, in file order."""
+    files = sorted((data_dir / "outbox").glob("*.jsonl"))
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -122,14 +124,16 @@ def test_raw_tables_hold_every_row_as_written(one_batch):
     assert rejected_keys == [(0,)], "raw_record must be the landed row itself"
 
 
-def test_welcome_actions_were_sent_once_each_with_their_idempotency_key(one_batch):
+def test_due_actions_were_sent_once_each_with_their_idempotency_key(one_batch):
     data_dir, _, first, _, outbox_after_first = one_batch
-    decided = {a for (a,) in _query(data_dir, "select action_id from activation.foundation_welcome_actions")}
-    assert len(decided) > 20, "the sample business must produce welcome actions to send"
-    assert Counter(line["action_id"] for line in outbox_after_first) == Counter(dict.fromkeys(decided, 1))
+    released = {a for (a,) in _query(data_dir, "select action_id from policy.policy_decisions where state = 'due'")}
+    assert len(released) > 20, "the sample business must produce due actions to send"
+    assert Counter(line["action_id"] for line in outbox_after_first) == Counter(dict.fromkeys(released, 1))
     assert all(line["idempotency_key"] == line["action_id"] for line in outbox_after_first)
-    runs = _query(data_dir, "select distinct decided_in_run from activation.foundation_welcome_actions")
+    runs = _query(data_dir, "select distinct decided_in_run from policy.policy_decisions where state = 'due'")
     assert runs == [(first.run_id,)]
+    states = dict(_query(data_dir, "select state, count(*) from policy.action_states group by all"))
+    assert states.get("sent") == len(released) and "due" not in states, states
 
 
 def test_second_run_is_incremental_and_sends_nothing_twice(one_batch, capsys):
@@ -144,15 +148,14 @@ def test_second_run_is_incremental_and_sends_nothing_twice(one_batch, capsys):
     print_summary(second, paths_from_env(), "test data", AS_OF, 1.0)
     summary = capsys.readouterr().out
     assert "new rows landed this run: 0" in summary
-    assert f"already sent by earlier runs (not sent again): {len(outbox_after_first):,}" in summary
+    assert "sent this run, all destinations: 0" in summary
+    assert f"{'sent':<11} {'-':<15} {len(outbox_after_first):>9,}" in summary  # every release was sent once
     assert "nothing new to send" in summary
 
 
 CHECK_THEN_ACTIVATE = {
-    "asset_selection": {dg.AssetKey(["activation", "outbox_email"])},
-    "asset_check_selection": {
-        dg.AssetCheckKey(dg.AssetKey(["activation", "foundation_welcome_actions"]), "welcome_actions_are_sendable")
-    },
+    "asset_selection": {dg.AssetKey(["activation", "email"])},
+    "asset_check_selection": {dg.AssetCheckKey(dg.AssetKey(["policy", "actions_due"]), "actions_due_are_sendable")},
 }
 
 
@@ -164,8 +167,9 @@ def test_a_failing_blocking_check_stops_activation(one_batch):
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
         con.execute(
-            """insert into activation.foundation_welcome_actions (action_id, customer_id, channel, email)
-               values ('bad-action', 'cus_x', 'email', 'not-an-address')"""
+            """insert into policy.actions_due (action_id, customer_id, channel, destination, address, send_after,
+                                               decided_as_of)
+               values ('bad-action', 'cus_x', 'email', 'email', 'not-an-address', now(), now())"""
         )
     before = _outbox_lines(data_dir)
     result = _run(**CHECK_THEN_ACTIVATE)

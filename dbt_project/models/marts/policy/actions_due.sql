@@ -1,0 +1,117 @@
+{#-
+    What activation may send now. Grain: one row per action whose policy state is due and that the send ledger
+    does not show as sent. Carries everything a destination needs: the final channel and destination, the
+    address for that channel, the template, the personalisation fields the action node lists (customer
+    attributes, or fields of the event that started the enrollment) and the idempotency key (the action_id).
+-#}
+{%- set ledger = adapter.get_relation(this.database, 'activation', 'send_ledger') if execute else none -%}
+{%- set field_lists = journey_config_rows('journey_nodes', "node_type = 'action'") | map(attribute='action_fields')
+    | unique | list -%}
+{%- set customer_columns = journey_relation_columns(ref('customers')) -%}
+{%- set event_columns = journey_relation_columns(ref('customer_event_stream')) -%}
+
+with
+
+decisions as (
+
+    select * from {{ ref('policy_decisions') }}
+
+),
+
+actions as (
+
+    select * from {{ ref('journey_actions') }}
+
+),
+
+enrollments as (
+
+    select * from {{ ref('journey_enrollments') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('customers') }}
+
+),
+
+events as (
+
+    select * from {{ ref('customer_event_stream') }}
+
+),
+
+latest_decisions as (
+
+    select *
+    from decisions
+    qualify row_number() over (partition by action_id order by evaluation_number desc) = 1
+
+),
+
+due as (
+
+    select latest_decisions.*
+    from latest_decisions
+    where
+        latest_decisions.state = 'due'
+        {% if ledger is not none -%}
+            and latest_decisions.action_id not in (
+                select sent.action_id from {{ ledger }} as sent
+                where sent.state = 'sent'
+            )
+        {%- endif %}
+
+)
+
+select
+    due.action_id,
+    due.action_id as idempotency_key,
+    due.customer_id,
+    due.journey_id,
+    actions.journey_version,
+    due.node_id,
+    due.action_kind,
+    due.channel,
+    due.destination,
+    due.purpose,
+    actions.template,
+    actions.action_config,
+    case due.channel
+        when 'email' then customers.email
+        when 'sms' then customers.phone
+        when 'push' then customers.push_token
+    end as address,
+    customers.email,
+    case
+        {%- for field_list in field_lists %}
+            {%- set names = fromjson(field_list) %}
+            when actions.action_fields = '{{ field_list }}' then json_object(
+                {%- for name in names %}
+                    '{{ name }}',
+                    {% if name in customer_columns -%}
+                        customers.{{ adapter.quote(name) }}
+                    {%- elif name in event_columns -%}
+                        entry_events.{{ adapter.quote(name) }}
+                    {%- else -%}
+                        null
+                    {%- endif %}{{ ',' if not loop.last }}
+                {%- endfor %}
+            )
+        {%- endfor %}
+        else json_object()
+    end as payload_fields,
+    due.scheduled_at,
+    due.send_after,
+    due.decided_in_run,
+    due.decided_as_of
+from due
+inner join actions
+    on due.action_id = actions.action_id
+left join customers
+    on due.customer_id = customers.customer_id
+left join enrollments
+    on actions.enrollment_id = enrollments.enrollment_id
+left join events as entry_events
+    on enrollments.entry_event_id = entry_events.event_id
