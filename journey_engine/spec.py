@@ -28,6 +28,7 @@ CHANNELS = ("email", "sms", "push", "in_app", "webhook")
 ACTION_KINDS = ("message", "crm", "audience")
 PURPOSES = ("marketing", "transactional")  # a message's purpose: which consent it needs (docs/policy.md)
 SEND_TIMES = ("as_decided", "optimal")  # optimal: the customer's learnt best local hour (docs/policy.md)
+CHANNEL_CHOICES = ("as_listed", "preferred")  # preferred: the channels in the customer's learnt order
 WHEN_CAPPED = ("defer", "drop")  # what a frequency cap does to a journey's losing action
 DEFAULT_PRIORITY = 50
 CRM_OPERATIONS = ("upsert_contact", "create_deal", "create_task")
@@ -102,6 +103,7 @@ class Action:
     audience: str | None = None  # audience
     purpose: str = "marketing"  # message
     send_time: str = "as_decided"  # message
+    channel_choice: str = "as_listed"  # message
 
     def config(self) -> dict[str, Any]:
         """The action mapping with defaults filled in (what `journey_nodes.action_config` holds)."""
@@ -114,6 +116,7 @@ class Action:
                 "fallback_channels": list(self.fallback_channels),
                 "purpose": self.purpose,
                 "send_time": self.send_time,
+                "channel_choice": self.channel_choice,
             }
         if self.kind == "crm":
             return {
@@ -554,7 +557,16 @@ NODE_FIELDS = {
     "exit": ("id", "type"),
 }
 ACTION_FIELDS = {
-    "message": ("kind", "channel", "template", "fields", "fallback_channels", "purpose", "send_time"),
+    "message": (
+        "kind",
+        "channel",
+        "template",
+        "fields",
+        "fallback_channels",
+        "purpose",
+        "send_time",
+        "channel_choice",
+    ),
     "crm": ("kind", "operation", "properties", "fields"),
     "audience": ("kind", "operation", "audience"),
 }
@@ -1026,7 +1038,10 @@ def _parse_action(check: _Checker, value: Any, node_id: str) -> Any:
                     )
     purpose = check.choice(_optional(value, "purpose", "marketing"), PURPOSES, node_id, "action.purpose")
     send_time = check.choice(_optional(value, "send_time", "as_decided"), SEND_TIMES, node_id, "action.send_time")
-    if _INVALID in (channel, template, fields, fallbacks, purpose, send_time):
+    choice = check.choice(
+        _optional(value, "channel_choice", "as_listed"), CHANNEL_CHOICES, node_id, "action.channel_choice"
+    )
+    if _INVALID in (channel, template, fields, fallbacks, purpose, send_time, choice):
         return _INVALID
     return Action(
         kind,
@@ -1036,6 +1051,7 @@ def _parse_action(check: _Checker, value: Any, node_id: str) -> Any:
         fallback_channels=fallbacks,
         purpose=purpose,
         send_time=send_time,
+        channel_choice=choice,
     )
 
 

@@ -1,9 +1,10 @@
 """Runs the delivery-policy dbt models on hand-written or generated inputs, in a fresh DuckDB warehouse.
 
 The policy models read a few upstream relations (staging consent and engagement, the identity marts, the journey
-actions and the journey config). The harness writes those directly as tables, with the columns the models read,
-then runs only the policy models (and their data tests) with dbt at each as_of, as the journey_run job does.
-Activation is the real ledger code: `send` marks due actions sent the way the runner does.
+actions and config, the learnt send hours and channel preferences). The harness writes those directly as tables,
+with the columns the models read, then runs only the policy models (and their data tests) with dbt at each
+as_of, as the journey_run job does. Activation is the real ledger code: `send` marks due actions sent the way
+the runner does.
 """
 
 from __future__ import annotations
@@ -133,14 +134,17 @@ def message(
     fallbacks: Sequence[str] = (),
     purpose: str = "marketing",
     variant: str = "treatment",
+    send_time: str = "as_decided",
+    channel_choice: str = "as_listed",
 ) -> dict:
     config = {
         "channel": channel,
+        "channel_choice": channel_choice,
         "fallback_channels": list(fallbacks),
         "fields": ["first_name"],
         "kind": "message",
         "purpose": purpose,
-        "send_time": "as_decided",
+        "send_time": send_time,
         "template": "t",
     }
     return {
@@ -174,8 +178,11 @@ class PolicyWarehouse:
         folder: Path,
         customers: Sequence[Mapping],
         journeys: Mapping[str, tuple[int, str]] | None = None,
+        best_hours: Mapping[str, int] | None = None,
+        channel_ranks: Mapping[str, Sequence[str]] | None = None,
     ):
-        """journeys: journey_id -> (priority, when_capped); others default to (50, defer)."""
+        """journeys: journey_id -> (priority, when_capped); others default to (50, defer).
+        best_hours: customer_id -> learnt best local hour; channel_ranks: customer_id -> channels, preferred first."""
         self.folder = folder
         self.path = folder / "warehouse.duckdb"
         self.runs = 0
@@ -183,7 +190,7 @@ class PolicyWarehouse:
         self.engagement_rows: list[dict] = []
         self.action_rows: list[dict] = []
         with duckdb.connect(str(self.path)) as con:
-            for schema in ("staging", "identity", "journeys", "journey_config"):
+            for schema in ("staging", "identity", "journeys", "journey_config", "policy"):
                 con.execute(f"create schema {schema}")
             people = _table(customers, CUSTOMER_COLUMNS)  # noqa: F841 (read by DuckDB by name)
             con.execute("create table identity.customers as select * from people")
@@ -206,6 +213,22 @@ class PolicyWarehouse:
                 """create table journey_config.journey_nodes as
                    select 'action' as node_type, '["first_name"]' as action_fields"""
             )
+            hours = [
+                {"customer_id": c, "best_hour_local": h, "source": "customer"} for c, h in (best_hours or {}).items()
+            ]
+            hours_table = _table(  # noqa: F841
+                hours, {"customer_id": pa.string(), "best_hour_local": pa.int64(), "source": pa.string()}
+            )
+            con.execute("create table policy.customer_send_hours as select * from hours_table")
+            ranks = [
+                {"customer_id": c, "channel": channel, "preference_rank": rank}
+                for c, channels in (channel_ranks or {}).items()
+                for rank, channel in enumerate(channels, start=1)
+            ]
+            ranks_table = _table(  # noqa: F841
+                ranks, {"customer_id": pa.string(), "channel": pa.string(), "preference_rank": pa.int64()}
+            )
+            con.execute("create table policy.customer_channel_preferences as select * from ranks_table")
             ledger.ensure_ledger(con)
         self._write_inputs()
 

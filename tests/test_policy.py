@@ -171,6 +171,35 @@ def test_holdout_suppression_list_fallback_channel_unreachable_and_stale(tmp_pat
     assert warehouse.state("stale")[:2] == ("suppressed", "stale")
 
 
+def test_send_time_optimisation_and_learnt_channel_preference(tmp_path):
+    people = [customer("evening", "Europe/Berlin"), customer("pusher", "UTC"), customer("unknown", "UTC")]
+    warehouse = PolicyWarehouse(
+        tmp_path,
+        people,
+        best_hours={"evening": 19},
+        channel_ranks={"pusher": ["push", "email", "sms"]},
+    )
+    at = datetime(2026, 11, 10, 9, 0)  # 10:00 in Berlin
+    warehouse.add(
+        consents=[consent(p["customer_id"], "push", "opted_in", T0) for p in people],
+        actions=[
+            message("optimal", "evening", "email", at, send_time="optimal"),
+            message("optimal_unknown", "unknown", "email", at, send_time="optimal"),  # no learnt hour: as decided
+            message("preferred", "pusher", "email", at, fallbacks=["push"], channel_choice="preferred"),
+            message("as_listed", "pusher", "email", at + timedelta(minutes=1), fallbacks=["push"]),
+        ],
+    )
+    warehouse.run(at + timedelta(minutes=5))
+    assert warehouse.state("optimal")[:3] == ("deferred", "scheduled", datetime(2026, 11, 10, 18, 0))
+    (detail,) = warehouse.query("select detail from policy.actions_deferred where action_id = 'optimal'")[0]
+    assert detail == "send-time optimisation: best local hour 19:00 (customer), 2026-11-10 19:00 local"
+    assert warehouse.state("optimal_unknown")[0] == "due"
+    assert warehouse.state("preferred")[::3] == ("due", "push")
+    assert warehouse.state("as_listed")[::3] == ("due", "email")
+    warehouse.run(datetime(2026, 11, 10, 18, 5))
+    assert warehouse.state("optimal")[:2] == ("due", None)
+
+
 def test_every_action_is_in_exactly_one_state_and_reruns_change_nothing(tmp_path):
     warehouse = PolicyWarehouse(tmp_path, [customer("a", "Europe/Berlin"), customer("b", "Asia/Kolkata")])
     at = T0 + timedelta(hours=20)

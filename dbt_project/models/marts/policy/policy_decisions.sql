@@ -68,6 +68,18 @@ suppression_list as (
 
 ),
 
+send_hours as (
+
+    select * from {{ ref('customer_send_hours') }}
+
+),
+
+channel_preferences as (
+
+    select * from {{ ref('customer_channel_preferences') }}
+
+),
+
 previous_decisions as (
 
     {% if is_incremental() %}
@@ -177,6 +189,9 @@ described as (
         coalesce(journeys.when_capped, 'defer') as when_capped,
         coalesce(json_extract_string(open_actions.action_config, '$.purpose'), 'marketing') as purpose,
         coalesce(json_extract_string(open_actions.action_config, '$.send_time'), 'as_decided') as send_time,
+        coalesce(json_extract_string(open_actions.action_config, '$.channel_choice'), 'as_listed') as channel_choice,
+        send_hours.best_hour_local,
+        send_hours.source as best_hour_source,
         coalesce(customers.time_zone, 'UTC') as time_zone,
         case when customers.is_eu then 'eu' else 'other' end as region,
         suppression_list.list_name as suppression_list_name,
@@ -199,16 +214,43 @@ described as (
         on open_actions.customer_id = customers.customer_id
     left join suppression_list
         on open_actions.customer_id = suppression_list.customer_id
+    left join send_hours
+        on open_actions.customer_id = send_hours.customer_id
+
+),
+
+listed_channels as (
+
+    select
+        action_id,
+        customer_id,
+        channel_choice,
+        unnest(channel_list) as channel,
+        generate_subscripts(channel_list, 1) as list_position
+    from described
 
 ),
 
 channel_options as (
 
+    -- channel_choice: preferred tries the listed channels in the customer's learnt order instead
     select
-        action_id,
-        unnest(channel_list) as channel,
-        generate_subscripts(channel_list, 1) as option_number
-    from described
+        listed_channels.action_id,
+        listed_channels.channel,
+        row_number() over (
+            partition by listed_channels.action_id
+            order by
+                case
+                    when listed_channels.channel_choice = 'preferred'
+                        then coalesce(channel_preferences.preference_rank, 99)
+                end asc,
+                listed_channels.list_position asc
+        ) as option_number
+    from listed_channels
+    left join channel_preferences
+        on
+            listed_channels.customer_id = channel_preferences.customer_id
+            and listed_channels.channel = channel_preferences.channel
 
 ),
 
@@ -318,7 +360,12 @@ with_send_base as (
 
     select
         *,
-        base_send_at as send_base
+        -- send-time optimisation: a new action goes at the next occurrence of the customer's best local hour
+        case
+            when evaluation = 'new' and send_time = 'optimal' and best_hour_local is not null
+                then {{ policy_next_local_hour('base_send_at', 'time_zone', 'best_hour_local') }}
+            else base_send_at
+        end as send_base
     from (
         select
             permission.*,
@@ -367,17 +414,18 @@ staged as (
 
     select
         *,
+        -- staleness is measured from the send time (a quiet-hours deferral does not revive a months-old action)
         case
             when blocked_reason is not null then 'suppressed'
-            when send_after > {{ as_of }} then 'deferred'
             when {{ as_of }} - send_base > to_hours(max_lateness_hours) then 'suppressed'
+            when send_after > {{ as_of }} then 'deferred'
             when evaluation = 'due' then 'due'
             else 'cap'
         end as policy_stage,
         case
             when blocked_reason is not null then blocked_reason
-            when send_after > {{ as_of }} then case when is_in_quiet_hours then 'quiet_hours' else 'scheduled' end
             when {{ as_of }} - send_base > to_hours(max_lateness_hours) then 'stale'
+            when send_after > {{ as_of }} then case when is_in_quiet_hours then 'quiet_hours' else 'scheduled' end
         end as stage_reason
     from timed
 
@@ -490,6 +538,12 @@ evaluated as (
                     'quiet hours for ' || staged.final_channel || ' in ' || staged.time_zone || ': deferred to '
                     || strftime({{ policy_local_time('staged.send_after', 'staged.time_zone') }}, '%Y-%m-%d %H:%M')
                     || ' local'
+            when staged.policy_stage = 'deferred' and staged.send_base > staged.base_send_at
+                then
+                    'send-time optimisation: best local hour ' || staged.best_hour_local || ':00 ('
+                    || staged.best_hour_source || '), ' || strftime(
+                        {{ policy_local_time('staged.send_after', 'staged.time_zone') }}, '%Y-%m-%d %H:%M'
+                    ) || ' local'
             when staged.stage_reason = 'stale'
                 then
                     'send time ' || strftime(staged.send_base, '%Y-%m-%d %H:%M') || ' UTC is more than '
