@@ -36,10 +36,14 @@ def test_eu_customers_need_opt_in_for_marketing_email_others_need_no_opt_out(tmp
             consent("eu_opted_in", "email", "opted_in", T0),
             consent("us_opted_out", "email", "opted_out", T0),
         ],
-        actions=[message(f"a_{p['customer_id']}", p["customer_id"], "email", at) for p in people],
+        actions=[
+            *(message(f"a_{p['customer_id']}", p["customer_id"], "email", at) for p in people),
+            message("receipt_eu_silent", "eu_silent", "email", at, purpose="transactional"),
+        ],
     )
     warehouse.run(at + timedelta(minutes=5))
     assert warehouse.state("a_eu_silent")[:2] == ("suppressed", "no_consent")
+    assert warehouse.state("receipt_eu_silent")[0] == "due"  # transactional: no opt-out is enough
     assert warehouse.state("a_eu_opted_in")[0] == "due"
     assert warehouse.state("a_us_silent")[0] == "due"
     assert warehouse.state("a_us_opted_out")[:2] == ("suppressed", "no_consent")
@@ -150,12 +154,15 @@ def test_holdout_suppression_list_fallback_channel_unreachable_and_stale(tmp_pat
         customer("nothing", phone=None, email=None),
         customer("holdout"),
         customer("late"),
+        customer("bounced"),
     ]
     warehouse = PolicyWarehouse(tmp_path, people)
     at = T0 + timedelta(hours=12)
     warehouse.add(
         consents=[consent(p["customer_id"], "sms", "opted_in", T0) for p in people],
+        engagements=[engagement("bounced", "email", "bounced", T0, bounce_type="hard")],
         actions=[
+            message("hard_bounce", "bounced", "email", at, fallbacks=["sms"]),
             message("staff", "cus_000000000025", "email", at),
             message("fallback", "no_phone", "sms", at, fallbacks=["email"]),
             message("unreachable", "nothing", "sms", at, fallbacks=["email"]),
@@ -169,6 +176,7 @@ def test_holdout_suppression_list_fallback_channel_unreachable_and_stale(tmp_pat
     assert warehouse.state("unreachable")[:2] == ("suppressed", "unreachable")
     assert warehouse.state("held_out")[:2] == ("suppressed", "holdout")
     assert warehouse.state("stale")[:2] == ("suppressed", "stale")
+    assert warehouse.state("hard_bounce") == ("due", None, at, "sms")  # email unreachable after a hard bounce
 
 
 def test_send_time_optimisation_and_learnt_channel_preference(tmp_path):
