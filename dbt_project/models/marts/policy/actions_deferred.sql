@@ -13,8 +13,14 @@ decisions as (
 
 latest_decisions as (
 
+    -- only actions that were ever deferred can be deferred now (cheaper than ranking every decision)
     select *
     from decisions
+    where
+        action_id in (
+            select ever.action_id from decisions as ever
+            where ever.state = 'deferred'
+        )
     qualify row_number() over (partition by action_id order by evaluation_number desc) = 1
 
 )

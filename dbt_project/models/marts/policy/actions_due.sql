@@ -44,8 +44,14 @@ events as (
 
 latest_decisions as (
 
+    -- only actions that were ever due can be due now (cheaper than ranking every decision)
     select *
     from decisions
+    where
+        action_id in (
+            select ever.action_id from decisions as ever
+            where ever.state = 'due'
+        )
     qualify row_number() over (partition by action_id order by evaluation_number desc) = 1
 
 ),

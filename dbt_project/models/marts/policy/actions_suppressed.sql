@@ -11,11 +11,12 @@ decisions as (
 
 ),
 
+-- suppression is final: an action's suppressed decision is its last, so no need to rank its decisions
 latest_decisions as (
 
     select *
     from decisions
-    qualify row_number() over (partition by action_id order by evaluation_number desc) = 1
+    where state = 'suppressed'
 
 )
 
