@@ -29,6 +29,7 @@ from sample_business.columns import format_ids
 from sample_business.consent import make_consent
 from sample_business.context import INJECTED_ID_BASE, UNKNOWN_CUSTOMER_BASE, ChunkContext
 from sample_business.defects import KeyMinter, inject
+from sample_business.erasure import make_erasure_requests
 from sample_business.effects import ANONYMOUS_VISITORS_PER_CUSTOMER, PERSONA_NAMES, effects_truth
 from sample_business.messaging import build_campaigns, make_messaging
 from sample_business.population import MESSAGE_CHANNELS, People, make_people
@@ -124,6 +125,7 @@ class ChunkResult:
     customers_truth: pa.Table
     identity_truth: pa.Table
     stats: dict[str, int]
+    erasure_requests: list[dict] = field(default_factory=list)
 
 
 def _stack(parts: list[dict[str, np.ndarray]], dtypes: dict[str, type]) -> dict[str, np.ndarray]:
@@ -175,6 +177,8 @@ def _chunk_tables(ctx: ChunkContext, params: RunParameters) -> tuple[dict[str, p
     events_raw, events_late = events_table(ctx, people, catalog, events)
     orders_raw, orders_late, items_raw, items_late = orders_tables(ctx, people, catalog, orders, items)
     tickets = make_tickets(ctx, people, catalog, _customer_orders(orders, items))
+    last_batch_start = ctx.as_of - (ctx.as_of - ctx.period_start) // params.batches
+    erasure = make_erasure_requests(ctx, people, last_batch_start)
 
     tables = {
         "customers": people.customers_table,
@@ -187,6 +191,7 @@ def _chunk_tables(ctx: ChunkContext, params: RunParameters) -> tuple[dict[str, p
         "subscriptions": plus.table,
         "support_tickets": tickets,
         "message_engagement": messaging.table,
+        "erasure_requests": erasure.table,
     }
     late = {
         "consent_events": consent.is_late,
@@ -201,7 +206,14 @@ def _chunk_tables(ctx: ChunkContext, params: RunParameters) -> tuple[dict[str, p
     used_devices[events["device"]] = True
     customers_truth, identity_truth = _truth_tables(people, used_devices)
     result = ChunkResult(
-        {}, {}, {t: int(v.sum()) for t, v in late.items()}, [], customers_truth, identity_truth, web.stats
+        {},
+        {},
+        {t: int(v.sum()) for t, v in late.items()},
+        [],
+        customers_truth,
+        identity_truth,
+        web.stats,
+        erasure.truth,
     )
     return tables, result
 
@@ -373,6 +385,7 @@ def _write_ground_truth(
         "event_time_columns": {t: s.event_time for t, s in SPECS.items() if s.event_time},
         "files": summary.files,
         "realized": realized,
+        "erasure_requests": [request for r in results for request in r.erasure_requests],
     }
     (folder / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
 
