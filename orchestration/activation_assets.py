@@ -6,6 +6,7 @@ import dagster as dg
 
 from activations.destinations.outbox import OutboxDestination
 from activations.runner import activate
+from orchestration.erasure_assets import ERASURES
 from orchestration.quality_checks import WELCOME_ACTIONS
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 from orchestration.settings import paths_from_env
@@ -13,7 +14,8 @@ from orchestration.settings import paths_from_env
 
 @dg.asset(
     key=dg.AssetKey(["activation", "outbox_email"]),
-    deps=[WELCOME_ACTIONS],
+    # after erasure: an erased customer's actions are gone before anything is sent
+    deps=[WELCOME_ACTIONS, ERASURES],
     group_name="activation",
     description="Sends foundation_welcome_actions to the demo outbox (data/outbox/email.jsonl), exactly once each.",
 )

@@ -1,0 +1,102 @@
+{#-
+    Customers whose data must be erased and who must never be messaged again: one row per customer_id.
+
+    Two sources, because executing a request removes its raw and staging rows (they hold the email):
+    - requests not executed yet, from stg_raw__erasure_requests, resolved by customer_id or by the normalised
+      email through the identity graph (customer_identities; an ambiguous email resolves nobody);
+    - requests already executed, from the tombstones in audit.erasures (written by orchestration/erasure.py,
+      outside dbt). It is read only when it exists, and not declared as a source: the erasure step depends on
+      this model, so a source would make a cycle in the asset graph.
+    A customer with several requests keeps the earliest (then the smallest request_id).
+-#}
+{%- set executed_erasures = adapter.get_relation(database=target.database, schema='audit', identifier='erasures') -%}
+
+with
+
+requests as (
+
+    select * from {{ ref('stg_raw__erasure_requests') }}
+
+),
+
+identities as (
+
+    select * from {{ ref('customer_identities') }}
+
+),
+
+requests_by_customer_id as (
+
+    select
+        customer_id,
+        request_id,
+        requested_by,
+        requested_at
+    from requests
+    where customer_id is not null
+
+),
+
+requests_by_email as (
+
+    select
+        identities.customer_id,
+        requests.request_id,
+        requests.requested_by,
+        requests.requested_at
+    from requests
+    inner join identities
+        on
+            identities.identifier_type = 'email'
+            and identities.identifier_value = requests.email
+    where
+        requests.email is not null
+        and identities.customer_id is not null
+        and not identities.is_ambiguous
+
+),
+
+{% if executed_erasures is not none %}
+    executed_requests as (
+
+        select
+            customer_id,
+            request_id,
+            requested_by,
+            requested_at
+        from {{ executed_erasures }}
+        where customer_id is not null
+
+    ),
+{% endif %}
+
+all_requests as (
+
+    select * from requests_by_customer_id
+    union all
+    select * from requests_by_email
+    {% if executed_erasures is not none %}
+        union all
+        select * from executed_requests
+    {% endif %}
+
+),
+
+first_request_per_customer as (
+
+    select
+        customer_id,
+        request_id,
+        requested_by,
+        requested_at
+    from all_requests
+    qualify row_number() over (partition by customer_id order by requested_at, request_id) = 1
+
+)
+
+select
+    customer_id,
+    request_id,
+    requested_by,
+    requested_at
+from first_request_per_customer
