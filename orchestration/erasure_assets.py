@@ -27,7 +27,7 @@ REQUESTED_BY_TAG = "journeys/requested_by"
 def erasure(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     started = time.monotonic()
     with warehouse.connect() as con:
-        report = execute_erasures(con, run_id=context.run_id)
+        report = execute_erasures(con, run_id=context.run.run_id)
     context.log.info(
         "erasure: %d requests executed (%d rows deleted), %d executed before; %d unresolved; sweep deleted %d rows",
         len(report.executed),
@@ -76,7 +76,7 @@ def retention_purge(
 ) -> dg.MaterializeResult:
     requested_by = requested_by_from_tags(context.run.tags)
     with warehouse.connect() as con:
-        report = purge_raw(con, config.retention_days, run_id=context.run_id, requested_by=requested_by)
+        report = purge_raw(con, config.retention_days, run_id=context.run.run_id, requested_by=requested_by)
     context.log.info(
         "retention purge (%d days, cutoff %s, by %s): %s",
         config.retention_days,
