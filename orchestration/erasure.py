@@ -39,7 +39,9 @@ ERASURE_DELETIONS = "activation.erasure_deletions"
 LEDGER_TABLE = "activation.send_ledger"
 
 # Hold the erasure's own records (tombstones by design, docs/erasure.md): never scanned for deletion.
-TOMBSTONE_RELATIONS = frozenset({AUDIT_ERASURES, AUDIT_SWEEPS, AUDIT_PURGES, ERASURE_DELETIONS, "policy.erased_customers"})
+TOMBSTONE_RELATIONS = frozenset(
+    {AUDIT_ERASURES, AUDIT_SWEEPS, AUDIT_PURGES, ERASURE_DELETIONS, "policy.erased_customers"}
+)
 
 # Column name -> how its value is compared with the erasure targets. Emails and phones are compared by the
 # SHA-256 of their normalised form, so any capitalisation matches and the audit never needs the plaintext.
@@ -323,7 +325,9 @@ def _delete_matching_rows(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int
         if relation.startswith("raw."):
             source_files.update(
                 r[0]
-                for r in con.execute(f"select distinct _source_file from {_quote(relation)} where {condition}").fetchall()
+                for r in con.execute(
+                    f"select distinct _source_file from {_quote(relation)} where {condition}"
+                ).fetchall()
                 if r[0] is not None
             )
         (count,) = con.execute(f"delete from {_quote(relation)} where {condition}").fetchone()
@@ -467,7 +471,8 @@ def sweep_erased_customers(con: duckdb.DuckDBPyConnection, run_id: str, executed
         deleted, _, _ = _delete_matching_rows(con)
         if deleted:
             con.execute(
-                f"insert into {AUDIT_SWEEPS} values (?, ?, ?)", [run_id, executed_at, json.dumps(deleted, sort_keys=True)]
+                f"insert into {AUDIT_SWEEPS} values (?, ?, ?)",
+                [run_id, executed_at, json.dumps(deleted, sort_keys=True)],
             )
         con.execute("commit")
     except Exception:

@@ -8,10 +8,11 @@ both; staging resolves emails by their normalised (trimmed, lower-cased) form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sample_business import columns as col
 from sample_business.context import ChunkContext
@@ -78,3 +79,54 @@ def make_erasure_requests(ctx: ChunkContext, people: People, last_batch_start: i
         }
     )
     return ErasureRequests(table, truth)
+
+
+@dataclass
+class ErasedPeople:
+    """What identifies the customers of a chunk's erasure requests, so the ground truth can count, per table,
+    the rows the pipeline must delete: rows with their customer_id, one of their emails (normalised), one of
+    their anonymous or device ids, or one of their order ids (order lines)."""
+
+    customer_ids: set[str]
+    emails: set[str] = field(default_factory=set)
+    anonymous_ids: set[str] = field(default_factory=set)
+    device_ids: set[str] = field(default_factory=set)
+    order_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, requests: ErasureRequests, identity_truth: pa.Table) -> ErasedPeople:
+        people = cls({r["customer_id"] for r in requests.truth})
+        for row in identity_truth.to_pylist():
+            if row["customer_id"] in people.customer_ids:
+                people.anonymous_ids.add(row["anonymous_id"])
+                people.device_ids.add(row["device_id"])
+        return people
+
+    def learn(self, table: pa.Table) -> None:
+        """Emails and orders of the people, from a valid table (customers, identifies, orders)."""
+        if "customer_id" not in table.column_names:
+            return
+        mine = pc.is_in(table["customer_id"], pa.array(sorted(self.customer_ids), pa.string()))
+        rows = table.filter(pc.fill_null(mine, False))
+        if "email" in rows.column_names:
+            self.emails |= {e.strip().lower() for e in rows["email"].to_pylist() if e is not None}
+        if "order_id" in rows.column_names and "session_id" in rows.column_names:  # the orders table
+            self.order_ids |= {o for o in rows["order_id"].to_pylist() if o is not None}
+
+    def carried_by(self, table: pa.Table) -> np.ndarray:
+        """Which rows of `table` carry one of the people."""
+        carried = np.zeros(table.num_rows, dtype=bool)
+        for column, values in (
+            ("customer_id", self.customer_ids),
+            ("anonymous_id", self.anonymous_ids),
+            ("device_id", self.device_ids),
+            ("order_id", self.order_ids),
+        ):
+            if column in table.column_names and values:
+                found = pc.is_in(table[column], pa.array(sorted(values), pa.string()))
+                carried |= pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+        if "email" in table.column_names and self.emails:
+            normalised = pc.utf8_lower(pc.utf8_trim_whitespace(table["email"]))
+            found = pc.is_in(normalised, pa.array(sorted(self.emails), pa.string()))
+            carried |= pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+        return carried

@@ -88,7 +88,12 @@ def _people_in_files(data_dir: Path, customer_ids: list[str]) -> dict[str, dict]
                 [customer_id],
             ).fetchall()
         ]
-        people[customer_id] = {"emails": emails, "anonymous_ids": devices[0], "device_ids": devices[1], "orders": orders}
+        people[customer_id] = {
+            "emails": emails,
+            "anonymous_ids": devices[0],
+            "device_ids": devices[1],
+            "orders": orders,
+        }
     assert ids
     return people
 
@@ -141,7 +146,8 @@ def _traces(data_dir: Path, needles: dict[str, set[str]]) -> dict[str, list[str]
                     continue
                 for value in values:
                     (hits,) = con.execute(
-                        f"select count(*) from {relation} as row_as_text where contains(lower(row_as_text::varchar), ?)",
+                        f"select count(*) from {relation} as row_as_text "
+                        "where contains(lower(row_as_text::varchar), ?)",
                         [value.lower()],
                     ).fetchone()
                     if hits:
@@ -300,7 +306,9 @@ def test_erased_customers_stay_in_the_policy_model_as_tombstones(erased):
 def test_running_erasure_and_activation_again_changes_nothing(erased):
     data_dir = erased["data_dir"]
     after = _snapshot(data_dir)
-    assert {r for r in set(after) | set(erased["after_erasure"]) if after.get(r) != erased["after_erasure"].get(r)} == set()
+    assert {
+        r for r in set(after) | set(erased["after_erasure"]) if after.get(r) != erased["after_erasure"].get(r)
+    } == set()
     assert _outbox(data_dir) == erased["outbox_after_erasure"]
     assert _query(data_dir, "select count(*) from audit.erasure_sweeps") == [(0,)]
 
@@ -325,7 +333,9 @@ def test_retention_purge_deletes_exactly_the_old_rows_and_the_next_run_changes_n
         assert _query(data_dir, f"select count(*) from raw.{table}") == [(len(event_times[table]) - expected,)]
         assert (requested_by, run_id) == ("schedule", purge.run_id)
 
-    erasure_records = {t: _query(data_dir, f"select * from {t} order by 1") for t in (AUDIT_ERASURES, ERASURE_DELETIONS)}
+    erasure_records = {
+        t: _query(data_dir, f"select * from {t} order by 1") for t in (AUDIT_ERASURES, ERASURE_DELETIONS)
+    }
     after_purge = _run()  # the whole job again: dbt on purged raw, erasure, activation
     assert after_purge.success
     for table in decisions:

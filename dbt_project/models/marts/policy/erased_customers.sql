@@ -48,7 +48,7 @@ requests_by_email as (
     inner join identities
         on
             identities.identifier_type = 'email'
-            and identities.identifier_value = requests.email
+            and requests.email = identities.identifier_value
     where
         requests.email is not null
         and identities.customer_id is not null
