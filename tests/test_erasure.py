@@ -20,7 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.erasure import AUDIT_ERASURES, ERASURE_DELETIONS, RETENTION_EVENT_TIME, TOMBSTONE_RELATIONS
+from orchestration.erasure import (
+    AUDIT_ERASURES,
+    ERASURE_DELETIONS,
+    RETENTION_EVENT_TIME,
+    TOMBSTONE_RELATIONS,
+    ErasureError,
+    purge_raw,
+)
 from sample_business import generate
 from sample_business.schema import SCHEMAS
 
@@ -199,9 +206,10 @@ def erased(tmp_path_factory):
         "requested_at": datetime(2026, 10, 31, 12),
         "received_at": datetime(2026, 10, 31, 12, 5),
     }
+    names_nobody = request | {"request_id": "era_test_nobody", "email": "  "}
     (data_dir / "raw" / "erasure_requests").mkdir(exist_ok=True)
     pq.write_table(
-        pa.Table.from_pylist([request], schema=SCHEMAS["erasure_requests"]),
+        pa.Table.from_pylist([request, names_nobody], schema=SCHEMAS["erasure_requests"]),
         data_dir / "raw" / "erasure_requests" / "batch_9001.parquet",
     )
     erasing = _run()
@@ -298,6 +306,18 @@ def test_audit_counts_equal_the_raw_rows_that_carried_the_customer(erased):
     assert "raw/erasure_requests/batch_9001.parquet" in json.loads(source_files)
 
 
+def test_a_request_naming_nobody_is_rejected_with_its_reason_and_erases_nothing(erased):
+    rejected = _query(
+        erased["data_dir"],
+        "select record_key, rejection_reason, source_file from quality.rejected_rows "
+        "where source_table = 'erasure_requests'",
+    )
+    assert rejected == [("era_test_nobody", "missing_identifier", "raw/erasure_requests/batch_9001.parquet")]
+    assert _query(
+        erased["data_dir"], f"select count(*) from {AUDIT_ERASURES} where request_id = 'era_test_nobody'"
+    ) == [(0,)]
+
+
 def test_erased_customers_stay_in_the_policy_model_as_tombstones(erased):
     rows = _query(erased["data_dir"], "select customer_id, request_id from policy.erased_customers")
     assert {(c, r) for r, c in _requests(erased).items()} == set(rows)
@@ -344,3 +364,8 @@ def test_retention_purge_deletes_exactly_the_old_rows_and_the_next_run_changes_n
     assert {t: _query(data_dir, f"select * from {t} order by 1") for t in erasure_records} == erasure_records
     assert _outbox(data_dir) == erased["outbox_after_erasure"]
     assert _traces(data_dir, {"customer_id": set(erased["people"])}) == {}
+
+
+def test_a_purge_with_a_retention_below_one_day_is_refused_by_name():
+    with pytest.raises(ErasureError, match="retention_days must be at least 1"):
+        purge_raw(duckdb.connect(), 0, run_id="r", requested_by="test")
