@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.erasure import ensure_erasure_tables
+
 log = logging.getLogger(__name__)
 
 RAW_TABLES = (
@@ -150,4 +152,6 @@ def land_new_files(con: duckdb.DuckDBPyConnection, data_dir: Path) -> LandingRep
         if not _table_exists(con, table):
             con.execute(f"create table raw.{table} ({columns})")
             log.info("raw/%s has no files yet: created raw.%s empty", table, table)
+    # policy.erased_customers reads the erasure tombstones (audit.erasures): they exist before dbt first runs.
+    ensure_erasure_tables(con)
     return report

@@ -4,13 +4,12 @@
     Two sources, because executing a request removes its raw and staging rows (they hold the email):
     - requests not executed yet, from stg_raw__erasure_requests, resolved by customer_id or by the normalised
       email through the identity graph (customer_identities; an ambiguous email resolves nobody);
-    - requests already executed, from the tombstones in audit.erasures (written by orchestration/erasure.py,
-      outside dbt). It is read only when it exists, and not declared as a source: the erasure step depends on
-      this model, so a source would make a cycle in the asset graph.
+    - requests already executed, from the tombstones in audit.erasures (written by orchestration/erasure.py
+      after dbt; landing creates it empty, so it exists before the first build). A mart reading a source
+      (staging reads every other source): the tombstones are an operational table the project writes itself,
+      with nothing to rename or type.
     A customer with several requests keeps the earliest (then the smallest request_id).
 -#}
-{%- set executed_erasures = adapter.get_relation(database=target.database, schema='audit', identifier='erasures') -%}
-
 with
 
 requests as (
@@ -56,29 +55,25 @@ requests_by_email as (
 
 ),
 
-{% if executed_erasures is not none %}
-    executed_requests as (
+executed_requests as (
 
-        select
-            customer_id,
-            request_id,
-            requested_by,
-            requested_at
-        from {{ executed_erasures }}
-        where customer_id is not null
+    select
+        customer_id,
+        request_id,
+        requested_by,
+        requested_at
+    from {{ source('audit', 'erasures') }}
+    where customer_id is not null
 
-    ),
-{% endif %}
+),
 
 all_requests as (
 
     select * from requests_by_customer_id
     union all
     select * from requests_by_email
-    {% if executed_erasures is not none %}
-        union all
-        select * from executed_requests
-    {% endif %}
+    union all
+    select * from executed_requests
 
 ),
 
