@@ -125,7 +125,9 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         files, rows = facts.get("landed_files", (0, 0))
         print(f"   landed in total: {files} files, {int(rows or 0):,} rows")
 
-    dbt_models = [k for k in meta if not k.startswith("raw/") and k != "activation/outbox_email"]
+    dbt_models = [
+        k for k in meta if not k.startswith("raw/") and k not in {"activation/outbox_email", "audit/erasures"}
+    ]
     dbt_checks = [c for c in checks if c.check_name not in {"welcome_actions_are_sendable", "rejected_share_is_small"}]
     print("\n2. dbt build in DuckDB (models + tests)")
     print(
@@ -169,7 +171,21 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         print("   Journey actions are not sent yet: delivery policy (consent, caps, quiet hours) comes first.")
         print("   Ask about one customer: .venv/bin/journeys why --customer <customer_id>")
 
-    print("\n5. Activation (reverse ETL)")
+    print("\n5. Erasure (docs/erasure.md): before anything is sent")
+    erasure = meta.get("audit/erasures")
+    if erasure:
+        print(
+            f"   requests executed this run: {erasure['requests_executed']:,} "
+            f"({erasure['rows_deleted']:,} rows deleted); executed by earlier runs: {erasure['executed_before']:,}"
+        )
+        swept = sum((erasure.get("rows_swept_again") or {}).values())
+        if swept:
+            print(f"   rows that arrived again for erased customers, deleted: {swept:,}")
+        print("   audit: audit.erasures; CRM and audience deletions queued in activation.erasure_deletions")
+    else:
+        print("   erasure did not run (an upstream step failed): nothing was sent either")
+
+    print("\n6. Activation (reverse ETL)")
     print("   What is sent today is the foundation's hard-wired welcome email (foundation_welcome_actions):")
     print("   customers whose latest email/marketing consent is opted_in; it is replaced once policy lands.")
     if facts and "actions_total" in facts:
