@@ -14,7 +14,8 @@ Erasure, in the journey_run job after the dbt build and before activation, for e
    or raw_record (the JSON of a rejected raw row); views follow their tables;
 4. record deletion actions for the CRM and ad-audience destinations and an audit row with the counts.
 A request is executed once (audit.erasures is keyed on request_id). Every run also sweeps rows that arrived
-again for an already erased customer (customer_id or email hash), audited in audit.erasure_sweeps.
+again for an already erased customer (customer_id or email hash, and any account created anew under one of
+their emails), audited in audit.erasure_sweeps.
 
 Retention, in its own job: deletes raw rows whose event time is older than the retention, audited in
 audit.purges.
@@ -247,12 +248,24 @@ def _match_sql(columns: Iterable[str], kinds: Iterable[str] = tuple(TARGET_COLUM
     return " or ".join(conditions) if conditions else "false"
 
 
-def _load_targets(con: duckdb.DuckDBPyConnection, customer_ids: list[str], email_hashes: list[str]) -> None:
-    """Fills the temp table erasure_targets(kind, value) with everything that identifies the person."""
+def _load_targets(
+    con: duckdb.DuckDBPyConnection, customer_ids: list[str], email_hashes: list[str], accounts_by_email: bool = False
+) -> None:
+    """Fills the temp table erasure_targets(kind, value) with everything that identifies the person.
+    accounts_by_email: also every customer_id on a row with one of the emails (the sweep: an export that
+    re-creates an erased person's account under a new customer_id)."""
     con.execute("create or replace temp table erasure_targets (kind varchar, value varchar)")
     for kind, values in (("customer_id", customer_ids), ("email_sha256", email_hashes)):
         if values:
             con.executemany(f"insert into erasure_targets values ('{kind}', ?)", [[v] for v in values])
+    if accounts_by_email and email_hashes:
+        for relation, columns in tables_with_personal_columns(con).items():
+            if "email" in columns and "customer_id" in columns:
+                con.execute(
+                    f"""insert into erasure_targets
+                        select distinct 'customer_id', cast(customer_id as varchar) from {_quote(relation)}
+                        where ({_match_sql(["email"], kinds=("email_sha256",))}) and customer_id is not null"""
+                )
     if customer_ids and _relation_exists(con, "identity.customer_identities"):
         # Every identifier the identity graph links to the person; ambiguous ones (shared devices, a family
         # email) belong to others too and are not theirs to erase.
@@ -467,7 +480,7 @@ def sweep_erased_customers(con: duckdb.DuckDBPyConnection, run_id: str, executed
     hashes = sorted({h for _, hs in tombstones for h in hs})
     con.execute("begin transaction")
     try:
-        _load_targets(con, customer_ids, hashes)
+        _load_targets(con, customer_ids, hashes, accounts_by_email=True)
         deleted, _, _ = _delete_matching_rows(con)
         if deleted:
             con.execute(

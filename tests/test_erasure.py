@@ -61,6 +61,12 @@ def _query(data_dir: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
+def _write_rows(data_dir: Path, table: str, rows: list[dict]) -> None:
+    schema = SCHEMAS[table]
+    complete = [{name: row.get(name) for name in schema.names} for row in rows]
+    pq.write_table(pa.Table.from_pylist(complete, schema=schema), data_dir / "raw" / table / "batch_9002.parquet")
+
+
 def _outbox(data_dir: Path) -> str:
     path = data_dir / "outbox" / "email.jsonl"
     return path.read_text() if path.exists() else ""
@@ -356,11 +362,47 @@ def test_retention_purge_deletes_exactly_the_old_rows_and_the_next_run_changes_n
     erasure_records = {
         t: _query(data_dir, f"select * from {t} order by 1") for t in (AUDIT_ERASURES, ERASURE_DELETIONS)
     }
+    # An export re-sends an erased customer: an event under their customer_id, an account under their email.
+    customer_id, email, *_ = erased["welcome"]
+    at = datetime(2026, 10, 31, 18)
+    _write_rows(
+        data_dir,
+        "events",
+        [
+            {
+                "event_id": "evt_again",
+                "event_name": "page_viewed",
+                "anonymous_id": "anon_again",
+                "customer_id": customer_id,
+                "occurred_at": at,
+                "received_at": at,
+            }
+        ],
+    )
+    _write_rows(
+        data_dir,
+        "customers",
+        [
+            {
+                "customer_id": "cus_again",
+                "email": email.upper(),
+                "country_code": "DE",
+                "time_zone": "Europe/Berlin",
+                "signed_up_at": at,
+                "updated_at": at,
+                "received_at": at,
+            }
+        ],
+    )
     after_purge = _run()  # the whole job again: dbt on purged raw, erasure, activation
     assert after_purge.success
+    ((swept,),) = _query(data_dir, "select rows_deleted from audit.erasure_sweeps")
+    swept = json.loads(swept)
+    assert swept["raw.events"] == 1 and swept["raw.customers"] == 1
+    assert _traces(data_dir, {"email": {email}, "customer_id": {"cus_again"}, "anonymous_id": {"anon_again"}}) == {}
     for table in decisions:
         assert decided_before[table] <= set(_query(data_dir, f"select * from {table}")), table
-    # the erasure did not run twice, and the erased customers did not come back
+    # the erasure did not run twice, and the erased customers did not come back (the sweep caught them)
     assert {t: _query(data_dir, f"select * from {t} order by 1") for t in erasure_records} == erasure_records
     assert _outbox(data_dir) == erased["outbox_after_erasure"]
     assert _traces(data_dir, {"customer_id": set(erased["people"])}) == {}
