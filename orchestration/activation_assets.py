@@ -11,6 +11,7 @@ import dagster as dg
 
 from activations.destinations.outbox import OutboxDestination
 from activations.runner import activate
+from orchestration.erasure_assets import ERASURES
 from orchestration.quality_checks import ACTIONS_DUE
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 from orchestration.settings import paths_from_env
@@ -23,7 +24,8 @@ def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=destination_name,
         key_prefix=["activation"],
-        deps=[ACTIONS_DUE],
+        # after erasure: an erased customer's actions are gone before anything is sent
+        deps=[ACTIONS_DUE, ERASURES],
         group_name="activation",
         description=(
             f"Sends the due actions routed to '{destination_name}' exactly once each. Destination today: the "

@@ -7,16 +7,17 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.activation_assets import activation_assets
 from orchestration.dbt_assets import dbt_project, journeys_dbt_models
-from orchestration.jobs import journey_run_job
+from orchestration.erasure_assets import erasure, retention_purge
+from orchestration.jobs import journey_run_job, retention_purge_job
 from orchestration.journey_assets import journey_definitions
 from orchestration.landing_assets import raw_landing
 from orchestration.quality_checks import actions_due_are_sendable, rejected_share_is_small
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 
 defs = dg.Definitions(
-    assets=[raw_landing, journey_definitions, journeys_dbt_models, *activation_assets],
+    assets=[raw_landing, journey_definitions, journeys_dbt_models, erasure, *activation_assets, retention_purge],
     asset_checks=[actions_due_are_sendable, rejected_share_is_small],
-    jobs=[journey_run_job],
+    jobs=[journey_run_job, retention_purge_job],
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "warehouse": WarehouseResource(),

@@ -132,7 +132,7 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         files, rows = facts.get("landed_files", (0, 0))
         print(f"   landed in total: {files} files, {int(rows or 0):,} rows")
 
-    dbt_models = [k for k in meta if not k.startswith(("raw/", "activation/"))]
+    dbt_models = [k for k in meta if not k.startswith(("raw/", "activation/")) and k != "audit/erasures"]
     dbt_checks = [c for c in checks if c.check_name not in PYTHON_CHECKS]
     print("\n2. dbt build in DuckDB (models + tests)")
     print(
@@ -183,7 +183,21 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         for state, reason, n in facts["policy_states"]:
             print(f"     {state:<11} {reason or '-':<15} {n:>9,}")
 
-    print("\n6. Activation (reverse ETL; every destination is the demo outbox until API connectors land)")
+    print("\n6. Erasure (docs/erasure.md): before anything is sent")
+    erasure = meta.get("audit/erasures")
+    if erasure:
+        print(
+            f"   requests executed this run: {erasure['requests_executed']:,} "
+            f"({erasure['rows_deleted']:,} rows deleted); executed by earlier runs: {erasure['executed_before']:,}"
+        )
+        swept = sum((erasure.get("rows_swept_again") or {}).values())
+        if swept:
+            print(f"   rows that arrived again for erased customers, deleted: {swept:,}")
+        print("   audit: audit.erasures; CRM and audience deletions queued in activation.erasure_deletions")
+    else:
+        print("   erasure did not run (an upstream step failed): nothing was sent either")
+
+    print("\n7. Activation (reverse ETL; every destination is the demo outbox until API connectors land)")
     sent_assets = {k: m for k, m in meta.items() if k.startswith("activation/")}
     if not sent_assets:
         print("   activation did not run (a blocking check failed or an upstream step failed)")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.erasure import ensure_erasure_tables
+
 log = logging.getLogger(__name__)
 
 RAW_TABLES = (
@@ -28,7 +30,24 @@ RAW_TABLES = (
     "subscriptions",
     "support_tickets",
     "message_engagement",
+    "erasure_requests",
 )
+
+# Tables most exports do not have (no folder, no file): created empty with their documented columns
+# (docs/raw_data.md) so staging reads an empty table instead of failing on a missing one.
+OPTIONAL_TABLES = {
+    "erasure_requests": """
+        request_id varchar,
+        customer_id varchar,
+        email varchar,
+        requested_by varchar,
+        requested_at timestamp,
+        received_at timestamp,
+        _source_file varchar,
+        _source_row bigint,
+        _loaded_at timestamp
+    """,
+}
 
 
 class LandingError(RuntimeError):
@@ -129,4 +148,10 @@ def land_new_files(con: duckdb.DuckDBPyConnection, data_dir: Path) -> LandingRep
             report.files_landed.append(relative)
             report.rows_landed[table] += rows
             log.info("landed %s: %d rows into raw.%s", relative, rows, table)
+    for table, columns in OPTIONAL_TABLES.items():
+        if not _table_exists(con, table):
+            con.execute(f"create table raw.{table} ({columns})")
+            log.info("raw/%s has no files yet: created raw.%s empty", table, table)
+    # policy.erased_customers reads the erasure tombstones (audit.erasures): they exist before dbt first runs.
+    ensure_erasure_tables(con)
     return report

@@ -30,6 +30,7 @@ from sample_business.consent import make_consent
 from sample_business.context import INJECTED_ID_BASE, UNKNOWN_CUSTOMER_BASE, ChunkContext
 from sample_business.defects import KeyMinter, inject
 from sample_business.effects import ANONYMOUS_VISITORS_PER_CUSTOMER, PERSONA_NAMES, effects_truth
+from sample_business.erasure import ErasedPeople, make_erasure_requests
 from sample_business.messaging import build_campaigns, make_messaging
 from sample_business.population import MESSAGE_CHANNELS, People, make_people
 from sample_business.schema import SPECS, TABLES, TableSpec
@@ -92,6 +93,7 @@ class GenerationSummary:
     malformed: dict[str, dict[str, int]] = field(default_factory=dict)
     late: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    erased_rows: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     skipped: bool = False
 
@@ -124,6 +126,10 @@ class ChunkResult:
     customers_truth: pa.Table
     identity_truth: pa.Table
     stats: dict[str, int]
+    erasure_requests: list[dict] = field(default_factory=list)
+    erased_people: ErasedPeople | None = None
+    # table -> {"valid": rows, <reason>: rows}: the written rows that carry a person asking for erasure
+    erased_rows: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _stack(parts: list[dict[str, np.ndarray]], dtypes: dict[str, type]) -> dict[str, np.ndarray]:
@@ -175,6 +181,8 @@ def _chunk_tables(ctx: ChunkContext, params: RunParameters) -> tuple[dict[str, p
     events_raw, events_late = events_table(ctx, people, catalog, events)
     orders_raw, orders_late, items_raw, items_late = orders_tables(ctx, people, catalog, orders, items)
     tickets = make_tickets(ctx, people, catalog, _customer_orders(orders, items))
+    last_batch_start = ctx.as_of - (ctx.as_of - ctx.period_start) // params.batches
+    erasure = make_erasure_requests(ctx, people, last_batch_start)
 
     tables = {
         "customers": people.customers_table,
@@ -187,6 +195,7 @@ def _chunk_tables(ctx: ChunkContext, params: RunParameters) -> tuple[dict[str, p
         "subscriptions": plus.table,
         "support_tickets": tickets,
         "message_engagement": messaging.table,
+        "erasure_requests": erasure.table,
     }
     late = {
         "consent_events": consent.is_late,
@@ -201,7 +210,15 @@ def _chunk_tables(ctx: ChunkContext, params: RunParameters) -> tuple[dict[str, p
     used_devices[events["device"]] = True
     customers_truth, identity_truth = _truth_tables(people, used_devices)
     result = ChunkResult(
-        {}, {}, {t: int(v.sum()) for t, v in late.items()}, [], customers_truth, identity_truth, web.stats
+        {},
+        {},
+        {t: int(v.sum()) for t, v in late.items()},
+        [],
+        customers_truth,
+        identity_truth,
+        web.stats,
+        erasure.truth,
+        ErasedPeople.of(erasure, identity_truth),
     )
     return tables, result
 
@@ -227,8 +244,25 @@ def _inject_and_write(
         )
         result.valid_rows[name] = valid.num_rows
         result.malformed[name] = counts
+        if result.erased_people is not None:
+            _count_erased_rows(result, name, valid, injected, counts)
         both = pa.concat_tables([valid.cast(injected.schema), injected])
         result.files.extend(write_batches(both, name, raw_dir, part, period_start, as_of, params.batches))
+
+
+def _count_erased_rows(
+    result: ChunkResult, name: str, valid: pa.Table, injected: pa.Table, counts: dict[str, int]
+) -> None:
+    """Rows of this table that carry a person asking for erasure, valid ones and injected ones by reason
+    (inject() concatenates its rows reason by reason, in the order of `counts`)."""
+    people = result.erased_people
+    people.learn(valid)
+    erased = {"valid": int(people.carried_by(valid).sum())}
+    reasons = np.repeat(np.array(list(counts), dtype=object), list(counts.values()))
+    carried = people.carried_by(injected)
+    for reason in counts:
+        erased[reason] = int(carried[reasons == reason].sum())
+    result.erased_rows[name] = erased
 
 
 def generate_chunk(params: RunParameters, index: int) -> ChunkResult:
@@ -323,6 +357,10 @@ def _merge(results: list[ChunkResult], summary: GenerationSummary) -> dict[str, 
             summary.rows[table] = summary.rows.get(table, 0) + n
         for key, n in result.stats.items():
             stats[key] = stats.get(key, 0) + n
+        for table, reasons in result.erased_rows.items():
+            total = summary.erased_rows.setdefault(table, {})
+            for reason, n in reasons.items():
+                total[reason] = total.get(reason, 0) + n
     summary.files.sort()
     summary.valid_rows = {t: summary.valid_rows.get(t, 0) for t in TABLES}
     summary.rows = {t: summary.rows.get(t, 0) for t in TABLES}
@@ -373,6 +411,11 @@ def _write_ground_truth(
         "event_time_columns": {t: s.event_time for t, s in SPECS.items() if s.event_time},
         "files": summary.files,
         "realized": realized,
+        "erasure_requests": [request for r in results for request in r.erasure_requests],
+        "erased_rows": {t: {k: n for k, n in summary.erased_rows[t].items() if n} for t in summary.erased_rows},
+        "erased_rows_definition": "written rows (valid, or injected by reason) carrying a customer of "
+        "erasure_requests: their customer_id, one of their emails (trimmed, lower-cased), one of their anonymous "
+        "or device ids (identity_truth), or one of their order ids",
     }
     (folder / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
 

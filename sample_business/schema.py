@@ -161,6 +161,16 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("received_at", TS),
         ]
     ),
+    "erasure_requests": pa.schema(
+        [
+            ("request_id", STR),
+            ("customer_id", STR),
+            ("email", STR),
+            ("requested_by", STR),
+            ("requested_at", TS),
+            ("received_at", TS),
+        ]
+    ),
 }
 TABLES = tuple(SCHEMAS)
 
@@ -315,4 +325,7 @@ SPECS: dict[str, TableSpec] = {
         {"channel": ("fax", "whatsapp"), "event_type": ("viewed", "read", "Opened")},
         event_like=True,
     ),
+    # A request may name a customer not landed yet (or never): no unknown_customer check. Requests are a
+    # handful per export, so the injector plants no defects in them (it needs 1,000 rows for one per reason).
+    "erasure_requests": TableSpec("erasure_requests", "request_id", "era_", "requested_at"),
 }

@@ -180,6 +180,7 @@ class PolicyWarehouse:
         journeys: Mapping[str, tuple[int, str]] | None = None,
         best_hours: Mapping[str, int] | None = None,
         channel_ranks: Mapping[str, Sequence[str]] | None = None,
+        erased: Sequence[str] = (),
     ):
         """journeys: journey_id -> (priority, when_capped); others default to (50, defer).
         best_hours: customer_id -> learnt best local hour; channel_ranks: customer_id -> channels, preferred first."""
@@ -229,6 +230,11 @@ class PolicyWarehouse:
                 ranks, {"customer_id": pa.string(), "channel": pa.string(), "preference_rank": pa.int64()}
             )
             con.execute("create table policy.customer_channel_preferences as select * from ranks_table")
+            erased_table = _table(  # noqa: F841
+                [{"customer_id": c, "request_id": f"era_{c}"} for c in erased],
+                {"customer_id": pa.string(), "request_id": pa.string()},
+            )
+            con.execute("create table policy.erased_customers as select * from erased_table")
             ledger.ensure_ledger(con)
         self._write_inputs()
 

@@ -57,3 +57,23 @@ def test_journey_runs_are_limited_to_one_at_a_time_by_the_instance_queue():
     from orchestration.definitions import defs
 
     assert defs.resolve_job_def("journey_run").tags[key] == value
+
+
+def test_erasure_runs_before_activation_and_the_purge_only_in_its_own_job():
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    erasure, purge = dg.AssetKey(["audit", "erasures"]), dg.AssetKey(["audit", "purges"])
+    assert erasure in graph.get(dg.AssetKey(["activation", "email"])).parent_keys
+    assert dg.AssetKey(["policy", "erased_customers"]) in graph.get(erasure).parent_keys
+    journey_run = defs.resolve_job_def("journey_run").asset_layer.selected_asset_keys
+    assert erasure in journey_run and purge not in journey_run
+    assert defs.resolve_job_def("retention_purge").asset_layer.selected_asset_keys == {purge}
+
+
+def test_who_asked_for_a_purge_comes_from_the_run_tags():
+    from orchestration.erasure_assets import requested_by_from_tags
+
+    assert requested_by_from_tags({"journeys/requested_by": "dpo@northwind.example"}) == "dpo@northwind.example"
+    assert requested_by_from_tags({"dagster/schedule_name": "daily_purge"}) == "schedule:daily_purge"
+    assert requested_by_from_tags({}) == "schedule"

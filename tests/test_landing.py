@@ -56,3 +56,23 @@ def test_unknown_folders_are_reported_not_landed(tmp_path: Path):
     report = land_new_files(duckdb.connect(), tmp_path)
     assert report.unknown_folders == ["customer"]
     assert report.total_rows == 0
+
+
+def test_a_table_most_exports_lack_is_created_empty_with_its_documented_columns(tmp_path: Path):
+    _write(tmp_path / "raw/customers/batch_0001.parquet", pa.table({"customer_id": ["a"]}))
+    con = duckdb.connect()
+    report = land_new_files(con, tmp_path)
+    assert report.rows_landed["erasure_requests"] == 0
+    columns = [r[0] for r in con.execute("describe raw.erasure_requests").fetchall()]
+    assert columns == [
+        "request_id",
+        "customer_id",
+        "email",
+        "requested_by",
+        "requested_at",
+        "received_at",
+        "_source_file",
+        "_source_row",
+        "_loaded_at",
+    ]
+    assert con.execute("select count(*) from raw.erasure_requests").fetchone() == (0,)

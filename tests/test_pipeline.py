@@ -46,8 +46,21 @@ def _query(data_dir: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+def _erased(truth: dict, table: str, reason: str | None = None) -> int:
+    """Rows the job's erasure step deletes (the generator's erasure requests): valid ones, one reason, or all."""
+    rows = truth["erased_rows"].get(table, {})
+    return sum(rows.values()) if reason is None else rows.get(reason, 0)
+
+
 def _planted(truth: dict) -> Counter:
-    return Counter({(t, r): n for t, reasons in truth["malformed"].items() for r, n in reasons.items() if n})
+    """Planted defects, less those carried by customers who asked for erasure (their rows are deleted)."""
+    return +Counter(
+        {(t, r): n - _erased(truth, t, r) for t, reasons in truth["malformed"].items() for r, n in reasons.items()}
+    )
+
+
+def _valid_rows(truth: dict) -> dict[str, int]:
+    return {t: n - _erased(truth, t, "valid") for t, n in truth["valid_rows"].items()}
 
 
 def _rejected(data_dir: Path) -> Counter:
@@ -106,16 +119,17 @@ def test_rejected_rows_are_exactly_the_planted_defects(one_batch):
 
 def test_staging_keeps_exactly_the_valid_rows(one_batch):
     data_dir, truth, *_ = one_batch
-    for table, expected in truth["valid_rows"].items():
+    assert sum(_erased(truth, t, "valid") for t in truth["valid_rows"]) > 0, "the sample has erasure requests"
+    for table, expected in _valid_rows(truth).items():
         (count,) = _query(data_dir, f"select count(*) from staging.stg_raw__{table}")[0]
         assert count == expected, table
 
 
-def test_raw_tables_hold_every_row_as_written(one_batch):
+def test_raw_tables_hold_every_row_as_written_except_the_erased_ones(one_batch):
     data_dir, truth, *_ = one_batch
     for table, written in truth["rows_written"].items():
         (count,) = _query(data_dir, f"select count(*) from raw.{table}")[0]
-        assert count == written, table
+        assert count == written - _erased(truth, table), table
     rejected_keys = _query(
         data_dir,
         """select count(*) from quality.rejected_rows as r
@@ -196,7 +210,7 @@ def test_landing_batch_by_batch_ends_where_one_big_batch_does(tmp_path):
             shutil.copy(source, target)
         assert _run().success, batch
     assert _rejected(staged) == _planted(truth)
-    for table, expected in truth["valid_rows"].items():
+    for table, expected in _valid_rows(truth).items():
         (count,) = _query(staged, f"select count(*) from staging.stg_raw__{table}")[0]
         assert count == expected, table
 

@@ -155,14 +155,16 @@ def test_holdout_suppression_list_fallback_channel_unreachable_and_stale(tmp_pat
         customer("holdout"),
         customer("late"),
         customer("bounced"),
+        customer("erased"),
     ]
-    warehouse = PolicyWarehouse(tmp_path, people)
+    warehouse = PolicyWarehouse(tmp_path, people, erased=["erased"])
     at = T0 + timedelta(hours=12)
     warehouse.add(
         consents=[consent(p["customer_id"], "sms", "opted_in", T0) for p in people],
         engagements=[engagement("bounced", "email", "bounced", T0, bounce_type="hard")],
         actions=[
             message("hard_bounce", "bounced", "email", at, fallbacks=["sms"]),
+            message("erased", "erased", "email", at),
             message("staff", "cus_000000000025", "email", at),
             message("fallback", "no_phone", "sms", at, fallbacks=["email"]),
             message("unreachable", "nothing", "sms", at, fallbacks=["email"]),
@@ -172,6 +174,7 @@ def test_holdout_suppression_list_fallback_channel_unreachable_and_stale(tmp_pat
     )
     warehouse.run(at + timedelta(minutes=5))
     assert warehouse.state("staff")[:2] == ("suppressed", "suppressed")
+    assert warehouse.state("erased")[:2] == ("suppressed", "erased")
     assert warehouse.state("fallback") == ("due", None, at, "email")
     assert warehouse.state("unreachable")[:2] == ("suppressed", "unreachable")
     assert warehouse.state("held_out")[:2] == ("suppressed", "holdout")

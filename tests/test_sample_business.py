@@ -34,6 +34,7 @@ TABLES = (
     "subscriptions",
     "support_tickets",
     "message_engagement",
+    "erasure_requests",
 )
 KEYS = {
     "customers": "customer_id",
@@ -47,6 +48,7 @@ KEYS = {
     "subscriptions": "subscription_id",
     "support_tickets": "ticket_id",
     "message_engagement": "message_event_id",
+    "erasure_requests": "request_id",
 }
 EVENT_TIME = {
     "customers": "signed_up_at",
@@ -58,6 +60,7 @@ EVENT_TIME = {
     "subscriptions": "trial_started_at",
     "support_tickets": "created_at",
     "message_engagement": "occurred_at",
+    "erasure_requests": "requested_at",
 }
 ACCEPTED = {
     "consent_events": {
@@ -334,6 +337,33 @@ def test_future_timestamps_are_far_after_as_of_and_received_in_time(small_db):
         from flagged_events where f_timestamp_out_of_range
     """).fetchone()
     assert bad[0] >= 1 and bad[1] >= 1 and bad[2] <= AS_OF
+
+
+def test_erasure_requests_come_in_the_last_batch_for_real_customers_in_every_form(small: Path, small_db):
+    """Each request names a customer who signed up before it, by id, by email (capitalised differently) or both."""
+    planted = truth(small)["erasure_requests"]
+    assert len(planted) == 3 == truth(small)["rows_written"]["erasure_requests"]
+    assert {p["identified_by"] for p in planted} == {"customer_id", "email", "both"}
+    assert [p.name for p in (small / "raw" / "erasure_requests").glob("*.parquet")] == ["batch_0003.parquet"]
+    resolved = dict(
+        small_db.execute("""
+            select r.request_id, c.customer_id
+            from v_erasure_requests r
+            join v_customers c
+                on c.customer_id = r.customer_id or c.email = lower(trim(r.email))
+            where c.signed_up_at < r.requested_at and r.received_at > r.requested_at
+        """).fetchall()
+    )
+    assert resolved == {p["request_id"]: p["customer_id"] for p in planted}
+    by_email = small_db.execute(
+        "select count(*) from v_erasure_requests where email is not null and email <> lower(trim(email))"
+    ).fetchone()[0]
+    assert by_email == 2
+    assert {r for (r,) in small_db.execute("select requested_by from v_erasure_requests").fetchall()} <= {
+        "privacy_portal",
+        "support_agent:agt_017",
+        "dpo@northwind.example",
+    }
 
 
 # -- referential integrity and consistency of the valid rows ---------------------------------------------------------

@@ -6,7 +6,7 @@
     of an action is its policy state: due, deferred (with send_after) or suppressed (final, with a reason).
 
     Order of checks for one action (the first that applies decides):
-      holdout variant -> suppressed/holdout; global suppression list -> suppressed/suppressed;
+      erasure requested -> suppressed/erased; holdout variant -> suppressed/holdout; global suppression list -> suppressed/suppressed;
       channel choice: the first of [channel] + fallback_channels that consent permits and that is reachable,
         none permitted -> suppressed/no_consent, permitted but none reachable -> suppressed/unreachable;
       send time: as decided, or the customer's learnt best local hour (send_time: optimal);
@@ -65,6 +65,12 @@ reachability as (
 suppression_list as (
 
     select * from {{ ref('suppression_list') }}
+
+),
+
+erased_customers as (
+
+    select * from {{ ref('erased_customers') }}
 
 ),
 
@@ -195,6 +201,7 @@ described as (
         coalesce(customers.time_zone, 'UTC') as time_zone,
         case when customers.is_eu then 'eu' else 'other' end as region,
         suppression_list.list_name as suppression_list_name,
+        erased_customers.request_id as erasure_request_id,
         -- messages: the primary channel then each fallback, in order (or the channel a due action holds);
         -- audiences are uploaded by email address, so they need email and marketing consent to it
         case
@@ -216,6 +223,8 @@ described as (
         on open_actions.customer_id = suppression_list.customer_id
     left join send_hours
         on open_actions.customer_id = send_hours.customer_id
+    left join erased_customers
+        on open_actions.customer_id = erased_customers.customer_id
 
 ),
 
@@ -333,6 +342,7 @@ permission as (
         end as destination,
         case when described.action_kind = 'message' then chosen.channel end as final_channel,
         case
+            when described.erasure_request_id is not null then 'erased'
             when described.variant = 'holdout' then 'holdout'
             when described.suppression_list_name is not null then 'suppressed'
             when described.action_kind = 'crm' then null
@@ -341,6 +351,8 @@ permission as (
             else 'no_consent'
         end as blocked_reason,
         case
+            when described.erasure_request_id is not null
+                then 'erasure request ' || described.erasure_request_id || ': never contacted again'
             when described.variant = 'holdout' then 'holdout enrollment: measured, never messaged'
             when described.suppression_list_name is not null
                 then 'on the ' || described.suppression_list_name || ' suppression list'

@@ -15,6 +15,7 @@
     'subscriptions': 'subscription_id',
     'support_tickets': 'ticket_id',
     'message_engagement': 'message_event_id',
+    'erasure_requests': 'request_id',
 } -%}
 
 with
