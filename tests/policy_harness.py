@@ -287,6 +287,16 @@ class PolicyWarehouse:
                 ledger.mark_results(con, destination, [(action_id, "sent", f"msg-{action_id}", None)], at)
         return [a for a, _ in chosen]
 
+    def fail(self, at: datetime, action_ids: Sequence[str]) -> None:
+        """Activation: an attempt at the given due actions failed (the ledger records 'failed'; retried later)."""
+        with duckdb.connect(str(self.path)) as con:
+            for action_id, destination in con.execute(
+                "select action_id, destination from policy.actions_due"
+            ).fetchall():
+                if action_id in action_ids:
+                    ledger.record_intent(con, destination, [action_id], "activation", at)
+                    ledger.mark_results(con, destination, [(action_id, "failed", None, "HTTP 503")], at)
+
     def query(self, sql: str, parameters: Sequence | None = None) -> list[tuple]:
         with duckdb.connect(str(self.path), read_only=True) as con:
             return con.execute(sql, parameters).fetchall()

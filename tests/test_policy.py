@@ -211,6 +211,30 @@ def test_send_time_optimisation_and_learnt_channel_preference(tmp_path):
     assert warehouse.state("optimal")[:2] == ("due", None)
 
 
+def test_a_failed_delivery_makes_the_channel_unreachable_until_an_attempt_succeeds(tmp_path):
+    warehouse = PolicyWarehouse(tmp_path, [customer("flaky")])
+    at = T0 + timedelta(hours=12)
+    warehouse.add(
+        consents=[consent("flaky", "push", "opted_in", T0)],
+        actions=[message("first", "flaky", "email", at, fallbacks=["push"])],
+    )
+    warehouse.run(at + timedelta(minutes=5))
+    assert warehouse.state("first")[::3] == ("due", "email")
+    warehouse.fail(at + timedelta(minutes=6), ["first"])
+    warehouse.add(actions=[message("second", "flaky", "email", at + timedelta(hours=1), fallbacks=["push"])])
+    warehouse.run(at + timedelta(hours=1, minutes=5))
+    assert warehouse.state("first")[::3] == ("failed", "email")  # retried on its own channel
+    assert warehouse.state("second")[::3] == ("due", "push")  # email unreachable: the fallback
+    ((reason,),) = warehouse.query(
+        "select unreachable_reason from policy.channel_reachability where customer_id = 'flaky' and channel = 'email'"
+    )
+    assert reason == "delivery_failed"
+    warehouse.send(at + timedelta(hours=1, minutes=6), ["first"])
+    warehouse.add(actions=[message("third", "flaky", "email", at + timedelta(hours=2), fallbacks=["push"])])
+    warehouse.run(at + timedelta(hours=2, minutes=5))
+    assert warehouse.state("third")[::3] == ("due", "email")  # the retry succeeded: email is reachable again
+
+
 def test_every_action_is_in_exactly_one_state_and_reruns_change_nothing(tmp_path):
     warehouse = PolicyWarehouse(tmp_path, [customer("a", "Europe/Berlin"), customer("b", "Asia/Kolkata")])
     at = T0 + timedelta(hours=20)

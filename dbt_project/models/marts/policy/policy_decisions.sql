@@ -280,7 +280,12 @@ channel_checks as (
             {%- endfor %}
             else 'opt_in'
         end as consent_required,
-        coalesce(reachability.is_reachable, false) as is_reachable,
+        -- a due action being retried keeps its channel through its own failed attempts (activation retries it)
+        coalesce(
+            reachability.is_reachable
+            or (described.held_channel is not null and reachability.unreachable_reason = 'delivery_failed'),
+            false
+        ) as is_reachable,
         coalesce(reachability.unreachable_reason, 'unknown_customer') as unreachable_reason
     from channel_options
     inner join described
