@@ -82,7 +82,7 @@ def test_dagster_dev_loads_the_code_location_with_our_assets_and_job(tmp_path):
         assert len(repositories) == 1, "the code location failed to load (see `make ui` output)"
         (repository,) = repositories
         keys = {"/".join(node["assetKey"]["path"]) for node in repository["assetNodes"]}
-        assert {"raw/customers", "staging/stg_raw__events", "quality/rejected_rows", "activation/outbox_email"} <= keys
+        assert {"raw/customers", "staging/stg_raw__events", "policy/actions_due", "activation/email"} <= keys
         assert "journey_run" in {job["name"] for job in repository["jobs"]}
     finally:
         os.killpg(server.pid, signal.SIGINT)  # dagster dev shuts its webserver, daemon and code server down
