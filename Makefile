@@ -37,6 +37,8 @@ test: manifest
 lint: manifest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# the dbt templater opens the warehouse while compiling: its folder must exist on a fresh checkout
+	mkdir -p $(dir $(JOURNEYS_WAREHOUSE_PATH))
 	cd dbt_project && ../$(BIN)/sqlfluff lint models
 
 format: install
