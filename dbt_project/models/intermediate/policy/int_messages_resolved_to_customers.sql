@@ -32,13 +32,7 @@ customers as (
 
 shop_accounts_resolved as (
 
-    select
-        identifier_value as shop_customer_id,
-        customer_id
-    from customer_identities
-    where
-        identifier_type = 'shop_customer_id'
-        and customer_id is not null
+    {{ identity_shop_accounts('customer_identities') }}
 
 ),
 
