@@ -130,3 +130,33 @@
         as counts_for_{{ cap.name }}{{ ',' if not loop.last }}
     {%- endfor %}
 {%- endmacro %}
+
+{#-
+    The personalisation fields an action node lists, as a JSON object: each name is a customer attribute
+    (alias `customers`), else a field of the event that started the enrollment (alias `entry_events`), else null.
+    field_lists: the distinct action_fields values (JSON lists) of the loaded journeys; `actions.action_fields`
+    picks the one of each action.
+-#}
+{% macro policy_payload_fields(field_lists, customer_columns, event_columns) -%}
+    {%- if not field_lists -%}
+        json_object()
+    {%- else -%}
+        case
+            {%- for field_list in field_lists %}
+                when actions.action_fields = '{{ field_list }}' then json_object(
+                    {%- for name in fromjson(field_list) %}
+                        '{{ name }}',
+                        {% if name in customer_columns -%}
+                            customers.{{ adapter.quote(name) }}
+                        {%- elif name in event_columns -%}
+                            entry_events.{{ adapter.quote(name) }}
+                        {%- else -%}
+                            null
+                        {%- endif %}{{ ',' if not loop.last }}
+                    {%- endfor %}
+                )
+            {%- endfor %}
+            else json_object()
+        end
+    {%- endif -%}
+{%- endmacro %}

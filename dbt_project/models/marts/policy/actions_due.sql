@@ -56,18 +56,27 @@ latest_decisions as (
 
 ),
 
+sent as (
+
+    -- what activation has sent already (the send ledger; absent before the first activation)
+    {% if ledger is not none %}
+        select action_id
+        from {{ ledger }}
+        where state = 'sent'
+    {% else %}
+        select cast(null as varchar) as action_id
+        where false
+    {% endif %}
+
+),
+
 due as (
 
     select latest_decisions.*
     from latest_decisions
     where
         latest_decisions.state = 'due'
-        {% if ledger is not none -%}
-            and latest_decisions.action_id not in (
-                select sent.action_id from {{ ledger }} as sent
-                where sent.state = 'sent'
-            )
-        {%- endif %}
+        and latest_decisions.action_id not in (select sent.action_id from sent)
 
 )
 
@@ -90,24 +99,8 @@ select
         when 'push' then customers.push_token
     end as address,
     customers.email,
-    case
-        {%- for field_list in field_lists %}
-            {%- set names = fromjson(field_list) %}
-            when actions.action_fields = '{{ field_list }}' then json_object(
-                {%- for name in names %}
-                    '{{ name }}',
-                    {% if name in customer_columns -%}
-                        customers.{{ adapter.quote(name) }}
-                    {%- elif name in event_columns -%}
-                        entry_events.{{ adapter.quote(name) }}
-                    {%- else -%}
-                        null
-                    {%- endif %}{{ ',' if not loop.last }}
-                {%- endfor %}
-            )
-        {%- endfor %}
-        else json_object()
-    end as payload_fields,
+    {{ policy_payload_fields(field_lists, customer_columns, event_columns) }} as payload_fields,
+    entry_events.occurred_at as entry_event_at,
     due.scheduled_at,
     due.send_after,
     due.decided_in_run,

@@ -87,9 +87,10 @@ failed_deliveries as (
         having arg_max(attempts.state, attempts.last_attempt_at) = 'failed'
     {% else %}
         select
-            cast(null as varchar) as customer_id,
-            cast(null as varchar) as channel,
+            customer_id,
+            channel,
             cast(null as timestamp) as last_failed_at
+        from released_channels
         where false
     {% endif %}
 
