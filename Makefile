@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # Tools started by Dagster (dbt, code servers) come from the project's environment.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install manifest demo test lint format ui bench clean
+.PHONY: install manifest browser demo test lint format ui bench clean
 
 install: $(VENV)/.installed
 
@@ -28,10 +28,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 manifest: install
 	cd dbt_project && ../$(BIN)/dbt parse --quiet
 
+# Headless Chromium and its driver for the UI and report tests: Debian packages, installed once (root, or sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
 demo: manifest
 	$(BIN)/python -m orchestration.demo
 
-test: manifest
+test: manifest browser
 	$(BIN)/pytest
 
 lint: manifest
