@@ -51,6 +51,10 @@ def journeys_dbt_models(
     # dbt (a subprocess) reads the warehouse path from this variable in profiles.yml: the same warehouse
     # the Python steps of this run use.
     os.environ["JOURNEYS_WAREHOUSE_PATH"] = warehouse.resolved_path()
+    # A subset (say staging only, launched from the UI) runs the tests of what it builds, not tests that also
+    # read models outside it (dbt's default, "eager", would run a relationships test against a table the subset
+    # never built). A whole run selects everything, so every test still runs.
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
     # Delivery policy reads the send ledger (what activation already sent): it exists before the first build.
     with warehouse.connect() as con:
         ensure_ledger(con)
