@@ -38,8 +38,9 @@ browser:
 demo: manifest
 	$(BIN)/python -m orchestration.demo
 
+# Test files run on two workers, one file per worker at a time (module fixtures are built once).
 test: manifest browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: manifest
 	$(BIN)/ruff check .
