@@ -37,8 +37,8 @@ def test_two_proportion_z_test_usablestats_worked_example():
 def test_two_proportion_z_test_agresti_franklin_aspirin_example():
     """Agresti & Franklin, Statistics: The Art and Science of Learning from Data, ch. 10 (cancer deaths, placebo
     347/11,535 vs aspirin 327/14,035): the book shows pooled p ~ 0.027, SE ~ 0.002 and z ~ 3.5 from rounded
-    figures. Unrounded, by hand: SE = sqrt(0.026359 x 0.973641 x (1/11535 + 1/14035)) = 0.0020133, difference 0.0067835, so
-    z = 3.369 (the book's 3.5 is 0.007 / 0.002) and the two-sided p = 0.00075."""
+    figures. Unrounded, by hand: SE = sqrt(0.026359 x 0.973641 x (1/11535 + 1/14035)) = 0.0020133, difference
+    0.0067835, so z = 3.369 (the book's 3.5 is 0.007 / 0.002) and the two-sided p = 0.00075."""
     result = compare_proportions(327, 14035, 347, 11535)
     assert result.z_score == pytest.approx(3.369, abs=1e-3)
     assert result.p_value == pytest.approx(0.00075, abs=1e-5)
