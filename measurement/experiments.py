@@ -20,8 +20,8 @@ import numpy as np
 from scipy import special, stats
 
 DEFAULT_ALPHA = 0.05
-# A sample-ratio mismatch is flagged below this chi-square p-value (the threshold Kohavi et al. recommend:
-# strict, because a false alarm stops an experiment's readout).
+# A sample-ratio mismatch is flagged below this chi-square p-value: strict, because with large samples even a
+# small real imbalance is detected, and a false alarm stops an experiment's readout.
 DEFAULT_SRM_THRESHOLD = 0.001
 # Mixing standard deviation of the mSPRT's normal prior on the absolute lift (docs/measurement.md).
 DEFAULT_MSPRT_TAU = 0.02

@@ -34,11 +34,12 @@ def test_two_proportion_z_test_usablestats_worked_example():
     assert result.p_value == pytest.approx(0.00611, abs=5e-5)
 
 
-def test_two_proportion_z_test_agresti_franklin_aspirin_example():
-    """Agresti & Franklin, Statistics: The Art and Science of Learning from Data, ch. 10 (cancer deaths, placebo
-    347/11,535 vs aspirin 327/14,035): the book shows pooled p ~ 0.027, SE ~ 0.002 and z ~ 3.5 from rounded
-    figures. Unrounded, by hand: SE = sqrt(0.026359 x 0.973641 x (1/11535 + 1/14035)) = 0.0020133, difference
-    0.0067835, so z = 3.369 (the book's 3.5 is 0.007 / 0.002) and the two-sided p = 0.00075."""
+def test_two_proportion_z_test_aspirin_study_exercise():
+    """A textbook exercise on the aspirin study's cancer deaths (quoted at solutioninn.com, "In the study for cancer
+    death rates ..."): placebo 347/11,535 vs aspirin 327/14,035; the exercise states pooled p ~ 0.027, SE ~ 0.002
+    and z ~ 3.5 from rounded figures. Unrounded, by hand: pooled p = 674/25,570 = 0.026359,
+    SE = sqrt(0.026359 x 0.973641 x (1/11535 + 1/14035)) = 0.0020133, difference 0.0067835, so z = 3.369 and the
+    two-sided p = 0.00075."""
     result = compare_proportions(327, 14035, 347, 11535)
     assert result.z_score == pytest.approx(3.369, abs=1e-3)
     assert result.p_value == pytest.approx(0.00075, abs=1e-5)
@@ -153,9 +154,9 @@ def test_msprt_keeps_its_false_positive_rate_under_continuous_peeking_where_the_
 
 
 def test_sample_ratio_mismatch_kohavi_example():
-    """Kohavi, Tang & Xu, Trustworthy Online Controlled Experiments, ch. 21: a 50/50 split with 821,588 and
-    815,482 users has a chi-square p-value of 1.8e-6. By hand: expected 818,535 each, chi2 = 2 x 3,053^2 /
-    818,535 = 22.774 with one degree of freedom."""
+    """Kohavi, Tang & Xu, Trustworthy Online Controlled Experiments (2020), the sample-ratio example: a 50/50
+    split with 821,588 and 815,482 users has a chi-square p-value of 1.8e-6. By hand: expected 818,535 each,
+    chi2 = 2 x 3,053^2 / 818,535 = 22.774 with one degree of freedom."""
     p_value = sample_ratio_mismatch_p_value([821_588, 815_482], [50, 50])
     assert p_value == pytest.approx(1.8e-6, rel=0.02)
     assert stats.chi2.isf(p_value, 1) == pytest.approx(22.774, abs=1e-3)
