@@ -11,11 +11,20 @@ from orchestration.erasure_assets import erasure, retention_purge
 from orchestration.jobs import journey_run_job, retention_purge_job
 from orchestration.journey_assets import journey_definitions
 from orchestration.landing_assets import raw_landing
+from orchestration.measurement_assets import measurement_assets
 from orchestration.quality_checks import actions_due_are_sendable, rejected_share_is_small
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 
 defs = dg.Definitions(
-    assets=[raw_landing, journey_definitions, journeys_dbt_models, erasure, *activation_assets, retention_purge],
+    assets=[
+        raw_landing,
+        journey_definitions,
+        journeys_dbt_models,
+        erasure,
+        *activation_assets,
+        retention_purge,
+        *measurement_assets,
+    ],
     asset_checks=[actions_due_are_sendable, rejected_share_is_small],
     jobs=[journey_run_job, retention_purge_job],
     resources={
