@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.activation_assets import activation_assets
+from orchestration.attribution_assets import attribution_models
 from orchestration.dbt_assets import dbt_project, journeys_dbt_models
 from orchestration.erasure_assets import erasure, retention_purge
 from orchestration.jobs import journey_run_job, retention_purge_job
@@ -15,7 +16,15 @@ from orchestration.quality_checks import actions_due_are_sendable, rejected_shar
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 
 defs = dg.Definitions(
-    assets=[raw_landing, journey_definitions, journeys_dbt_models, erasure, *activation_assets, retention_purge],
+    assets=[
+        raw_landing,
+        journey_definitions,
+        journeys_dbt_models,
+        erasure,
+        *activation_assets,
+        retention_purge,
+        attribution_models,
+    ],
     asset_checks=[actions_due_are_sendable, rejected_share_is_small],
     jobs=[journey_run_job, retention_purge_job],
     resources={
