@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, pairwise
 from math import factorial
 
 import numpy as np
@@ -68,7 +68,7 @@ def markov_removal_effects(paths: Iterable[PathRow]) -> MarkovResult:
     for row in rows:
         weight = row.conversions + row.non_conversions
         chain = [0, *(index[step] for step in row.steps)]
-        for source, target in zip(chain[:-1], chain[1:], strict=True):
+        for source, target in pairwise(chain):
             counts[source, target] += weight
         counts[chain[-1], conversion] += row.conversions
         counts[chain[-1], null] += row.non_conversions
