@@ -11,7 +11,15 @@ conversions as (
 
 conversions_in_window as (
 
-    select *
+    select
+        conversion_id,
+        customer_id,
+        conversion_type,
+        order_id,
+        subscription_id,
+        tracker_session_id,
+        revenue,
+        converted_at
     from conversions
     where
         converted_at >= {{ measurement_conversion_window('start') }}

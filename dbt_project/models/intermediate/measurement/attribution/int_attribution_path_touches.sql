@@ -47,10 +47,7 @@ path_touchpoints as (
         customer_id is not null
         and (
             touch_type = 'session'
-            or touch_event in (
-                {%- for event in path_events %}'{{ event }}'{{ ", " if not loop.last }}{% endfor -%}
-                {%- if not path_events %}null{% endif -%}
-            )
+            or touch_event in ({{ measurement_sql_list(path_events) }})
         )
 
 ),
@@ -74,7 +71,7 @@ converting_path_touches as (
     inner join path_touchpoints
         on
             conversions_in_window.customer_id = path_touchpoints.customer_id
-            and path_touchpoints.touched_at <= conversions_in_window.converted_at
+            and conversions_in_window.converted_at >= path_touchpoints.touched_at
             and path_touchpoints.touched_at >= {{ dbt.dateadd(
                 'day', -1 * lookback_days, 'conversions_in_window.converted_at'
             ) }}

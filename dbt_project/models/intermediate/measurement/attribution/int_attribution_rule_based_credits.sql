@@ -47,10 +47,9 @@ converting_touches as (
         touch_number,
         touches_in_path,
         coalesce(
-            max(case when channel not in (
-                {%- for channel in direct_channels %}'{{ channel }}'{{ ", " if not loop.last }}{% endfor -%}
-                {%- if not direct_channels %}null{% endif -%}
-            ) then touch_number end) over (partition by path_id),
+            max(
+                case when channel not in ({{ measurement_sql_list(direct_channels) }}) then touch_number end
+            ) over (partition by path_id),
             touches_in_path
         ) as last_non_direct_number,
         pow(0.5, (epoch(path_ended_at) - epoch(touched_at)) / {{ half_life_seconds }}) as decay_weight

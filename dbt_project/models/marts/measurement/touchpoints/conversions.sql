@@ -136,10 +136,8 @@ orders_typed as (
 conversions_kept as (
 
     select * from orders_typed
-    {%- set types = var('measurement__conversion_types', ['order', 'trial_to_paid', 'renewal']) %}
     where conversion_type in (
-        {%- for type in types %}'{{ type }}'{{ ", " if not loop.last }}{% endfor -%}
-        {%- if not types %}null{% endif -%}
+        {{ measurement_sql_list(var('measurement__conversion_types', ['order', 'trial_to_paid', 'renewal'])) }}
     )
 
 )

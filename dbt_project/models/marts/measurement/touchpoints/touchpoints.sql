@@ -64,10 +64,8 @@ message_touches as (
         on message_engagement.customer_id = shop_accounts_resolved.shop_customer_id
     where
         message_engagement.occurred_at <= {{ as_of_timestamp() }}
-        {%- set events = var('measurement__message_touch_events', ['delivered', 'opened', 'clicked']) %}
         and message_engagement.event_type in (
-            {%- for event in events %}'{{ event }}'{{ ", " if not loop.last }}{% endfor -%}
-            {%- if not events %}null{% endif -%}
+            {{ measurement_sql_list(var('measurement__message_touch_events', ['delivered', 'opened', 'clicked'])) }}
         )
 
 ),
