@@ -58,7 +58,8 @@ ui: manifest
 # Long benchmarks, outside the test suite: the generator at 100k customers (must stay under 60 s); the whole
 # journey_run job at 100k customers, checked against the ground truth; a full then an incremental journey run
 # at 100k customers; touchpoints and attribution at 100k, checked against the planted truth; and the
-# engine-vs-reference differential test on 2,000 generated histories. (1M customers: peak memory, 14 GB at 100k, does not fit this machine yet; see the README.)
+# engine-vs-reference differential test on 2,000 generated histories. (1M customers: the journey engine's peak
+# memory, 14 GB at 100k, does not fit this machine yet; see the README.)
 bench: manifest
 	$(BIN)/python tests/benchmarks/bench_generator.py
 	$(BIN)/python tests/benchmarks/bench_pipeline.py
