@@ -19,6 +19,14 @@ PATH_SUMMARY = dg.AssetKey(["measurement", "attribution_path_summary"])
 RULE_BASED = dg.AssetKey(["measurement", "attribution_rule_based"])
 CHANNEL_ATTRIBUTION = dg.AssetKey(["measurement", "channel_attribution"])
 CAMPAIGN_ATTRIBUTION = dg.AssetKey(["measurement", "campaign_attribution"])
+COLUMN_TYPES = {
+    "attribution_model": pa.string(),
+    "channel": pa.string(),
+    "campaign": pa.string(),
+    "attributed_conversions": pa.float64(),
+    "attributed_revenue": pa.float64(),
+    "removal_effect": pa.float64(),
+}
 
 
 class AttributionConfig(dg.Config):
@@ -56,7 +64,8 @@ def attribution_models(context: dg.AssetExecutionContext, config: AttributionCon
         channel, campaign = attribute(summary, rule_based, config.max_shapley_channels)
         con.execute("begin")
         for table, frame in (("channel_attribution", channel), ("campaign_attribution", campaign)):
-            con.register("attribution_frame", pa.Table.from_pandas(frame, preserve_index=False))
+            schema = pa.schema([(name, kind) for name, kind in COLUMN_TYPES.items() if name in frame.columns])
+            con.register("attribution_frame", pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
             con.execute(f"create or replace table measurement.{table} as select * from attribution_frame")
             con.unregister("attribution_frame")
         con.execute("commit")
