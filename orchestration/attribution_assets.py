@@ -12,6 +12,7 @@ import dagster as dg
 import pyarrow as pa
 
 from measurement.attribution import DEFAULT_MAX_SHAPLEY_CHANNELS, attribute
+from orchestration.erasure_assets import ERASURES
 from orchestration.resources import WarehouseResource
 
 CAMPAIGN_PATH_SUMMARY = dg.AssetKey(["measurement", "attribution_campaign_path_summary"])
@@ -40,7 +41,8 @@ class AttributionConfig(dg.Config):
     specs=[
         dg.AssetSpec(
             CHANNEL_ATTRIBUTION,
-            deps=[CAMPAIGN_PATH_SUMMARY, PATH_SUMMARY, RULE_BASED],
+            # after erasure: an erased customer's paths are gone before they are counted
+            deps=[CAMPAIGN_PATH_SUMMARY, PATH_SUMMARY, RULE_BASED, ERASURES],
             group_name="measurement",
             description=(
                 "Conversions and revenue per attribution model and channel: first_touch, last_touch, "
@@ -50,7 +52,7 @@ class AttributionConfig(dg.Config):
         ),
         dg.AssetSpec(
             CAMPAIGN_ATTRIBUTION,
-            deps=[CAMPAIGN_PATH_SUMMARY, RULE_BASED],
+            deps=[CAMPAIGN_PATH_SUMMARY, RULE_BASED, ERASURES],
             group_name="measurement",
             description="The same models per channel and campaign. One row per model, channel and campaign.",
         ),
