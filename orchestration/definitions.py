@@ -12,10 +12,19 @@ from orchestration.jobs import journey_run_job, retention_purge_job
 from orchestration.journey_assets import journey_definitions
 from orchestration.landing_assets import raw_landing
 from orchestration.quality_checks import actions_due_are_sendable, rejected_share_is_small
+from orchestration.report_assets import report_assets
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 
 defs = dg.Definitions(
-    assets=[raw_landing, journey_definitions, journeys_dbt_models, erasure, *activation_assets, retention_purge],
+    assets=[
+        raw_landing,
+        journey_definitions,
+        journeys_dbt_models,
+        erasure,
+        *activation_assets,
+        retention_purge,
+        *report_assets,
+    ],
     asset_checks=[actions_due_are_sendable, rejected_share_is_small],
     jobs=[journey_run_job, retention_purge_job],
     resources={

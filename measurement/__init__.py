@@ -1,0 +1,1 @@
+"""Measurement: attribution, journey analytics, experiments and the HTML report (docs/measurement.md)."""
