@@ -132,8 +132,8 @@ def html_table(frame: pd.DataFrame, max_rows: int = 200) -> str:
 
 
 def _not_built(*tables: str) -> str:
-    names = ", ".join(f"<code>{_esc(t)}</code>" for t in tables)
-    return f'<p class="missing">{names}: {NOT_BUILT}.</p>'
+    lines = "<br>".join(f"<code>{_esc(t)}</code>: {NOT_BUILT}." for t in tables)
+    return f'<p class="missing">{lines}</p>'
 
 
 def _source_note(text: str) -> str:
@@ -469,8 +469,8 @@ def build_report(con: duckdb.DuckDBPyConnection, source_label: str) -> tuple[str
     if w.has("journeys.journey_transitions"):
         as_of = con.execute("select max(decided_as_of) from journeys.journey_transitions").fetchone()[0]
         about += f" Latest run's as_of: {_esc(as_of or 'no run yet')}."
-    if "published.publication" in w.existing:
-        run_id, published_at = con.execute("select run_id, published_at from published.publication").fetchone()
+    if "bi_meta.publication" in w.existing:
+        run_id, published_at = con.execute("select run_id, published_at from bi_meta.publication").fetchone()
         about += f" Published by run {_esc(run_id)} at {_esc(published_at)} UTC."
     body = [
         section_flows(w, report),

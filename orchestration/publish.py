@@ -24,7 +24,7 @@ from orchestration.settings import paths_from_env
 # Schemas BI tools query: every mart schema and the journey definitions (node names, versions).
 PUBLISHED_SCHEMAS = ("identity", "segments", "journeys", "journey_config", "policy", "quality", "measurement")
 # Where the copy records when and from which run it was published.
-PUBLICATION_TABLE = "published.publication"
+PUBLICATION_TABLE = "bi_meta.publication"
 
 
 def published_warehouse_path() -> Path:
@@ -82,6 +82,8 @@ def publish_warehouse(
         con = duckdb.connect(str(staging))
         try:
             con.execute("set TimeZone = 'UTC'")
+            # Objects are created with the copy's catalog named: a schema could share the file's name.
+            here = _quote(con.execute("select current_database()").fetchone()[0])
             con.execute(f"attach {_literal(str(source))} as src (read_only)")
             # One transaction: every table is read from the same snapshot of the source.
             con.execute("begin transaction")
@@ -104,20 +106,20 @@ def publish_warehouse(
                 {"schemas": list(schemas)},
             ).fetchall()
             for schema in sorted({schema for schema, _, _ in relations}):
-                con.execute(f"create schema {_quote(schema)}")
+                con.execute(f"create schema {here}.{_quote(schema)}")
             for schema, name, comment in relations:
                 relation = f"{_quote(schema)}.{_quote(name)}"
-                con.execute(f"create table {relation} as select * from src.{relation}")
-                copied[f"{schema}.{name}"] = con.execute(f"select count(*) from {relation}").fetchone()[0]
+                con.execute(f"create table {here}.{relation} as select * from src.{relation}")
+                copied[f"{schema}.{name}"] = con.execute(f"select count(*) from {here}.{relation}").fetchone()[0]
                 if comment:
-                    con.execute(f"comment on table {relation} is {_literal(comment)}")
+                    con.execute(f"comment on table {here}.{relation} is {_literal(comment)}")
             for schema, name, column, comment in comments:
                 con.execute(
                     f"comment on column {_quote(schema)}.{_quote(name)}.{_quote(column)} is {_literal(comment)}"
                 )
-            con.execute("create schema published")
+            con.execute(f"create schema {here}.bi_meta")
             con.execute(
-                f"""create table {PUBLICATION_TABLE} as select
+                f"""create table {here}.{PUBLICATION_TABLE} as select
                         $run_id as run_id, $published_at::timestamp as published_at,
                         $source as source_warehouse, $tables::integer as tables_published""",
                 {
