@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.activation_assets import activation_assets
+from orchestration.attribution_assets import attribution_models
 from orchestration.dbt_assets import dbt_project, journeys_dbt_models
 from orchestration.erasure_assets import erasure, retention_purge
 from orchestration.jobs import journey_run_job, retention_purge_job
@@ -23,6 +24,7 @@ defs = dg.Definitions(
         erasure,
         *activation_assets,
         retention_purge,
+        attribution_models,
         *report_assets,
     ],
     asset_checks=[actions_due_are_sendable, rejected_share_is_small],

@@ -15,6 +15,7 @@ import dagster as dg
 
 from measurement.report import MEASUREMENT_TABLES, report_path, write_report
 from orchestration.activation_assets import activation_assets
+from orchestration.attribution_assets import attribution_models
 from orchestration.dbt_assets import journeys_dbt_models
 from orchestration.erasure_assets import ERASURES
 from orchestration.publish import publish_warehouse, published_warehouse_path
@@ -23,10 +24,15 @@ from orchestration.resources import WarehouseResource
 PUBLISHED_WAREHOUSE = dg.AssetKey(["bi", "published_warehouse"])
 REPORT = dg.AssetKey(["measurement", "report"])
 
-_DBT_KEYS = set(journeys_dbt_models.keys)
-# The contract tables built by dbt in this code location (Python-built ones join when their assets land).
+# Assets written in Python that write measurement tables (the rest of the measurement marts are dbt models).
+PYTHON_MEASUREMENT_ASSETS = [attribution_models]
+_MEASUREMENT_KEYS = {
+    *journeys_dbt_models.keys,
+    *(key for asset in PYTHON_MEASUREMENT_ASSETS for key in asset.keys),
+}
+# The contract tables this code location builds (docs/measurement.md); one not built is reported as such.
 MEASUREMENT_MART_KEYS = sorted(
-    (key for key in (dg.AssetKey(table.split(".")) for table in MEASUREMENT_TABLES) if key in _DBT_KEYS),
+    (key for key in (dg.AssetKey(table.split(".")) for table in MEASUREMENT_TABLES) if key in _MEASUREMENT_KEYS),
     key=lambda key: key.to_user_string(),
 )
 JOURNEY_MART_KEYS = [
@@ -37,7 +43,7 @@ JOURNEY_MART_KEYS = [
 ]
 # Every warehouse writer of the run: the copy is taken after the last one.
 _WRITERS = sorted(
-    {*_DBT_KEYS, ERASURES, *(key for asset in activation_assets for key in asset.keys)},
+    {*_MEASUREMENT_KEYS, ERASURES, *(key for asset in activation_assets for key in asset.keys)},
     key=lambda key: key.to_user_string(),
 )
 
