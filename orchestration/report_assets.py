@@ -18,6 +18,7 @@ from orchestration.activation_assets import activation_assets
 from orchestration.attribution_assets import attribution_models
 from orchestration.dbt_assets import journeys_dbt_models
 from orchestration.erasure_assets import ERASURES
+from orchestration.measurement_assets import measurement_assets
 from orchestration.publish import publish_warehouse, published_warehouse_path
 from orchestration.resources import WarehouseResource
 
@@ -25,7 +26,7 @@ PUBLISHED_WAREHOUSE = dg.AssetKey(["bi", "published_warehouse"])
 REPORT = dg.AssetKey(["measurement", "report"])
 
 # Assets written in Python that write measurement tables (the rest of the measurement marts are dbt models).
-PYTHON_MEASUREMENT_ASSETS = [attribution_models]
+PYTHON_MEASUREMENT_ASSETS = [attribution_models, *measurement_assets]
 _MEASUREMENT_KEYS = {
     *journeys_dbt_models.keys,
     *(key for asset in PYTHON_MEASUREMENT_ASSETS for key in asset.keys),
