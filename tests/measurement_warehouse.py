@@ -1,5 +1,6 @@
-"""One small real warehouse for the report, BI and docs-coverage tests: the generator, landing, the journey files
-and every dbt model and seed (`dbt build` without tests: the pipeline tests run those), built once per test session.
+"""One small real warehouse for the report, BI and docs-coverage tests: the generator, landing, the journey files,
+every dbt model and seed (`dbt build` without tests: the pipeline tests run those) and the measurement assets
+written in Python, built once per test session.
 
 Built with the same pieces the journey_run job uses, in two dbt invocations (segment definitions before
 segment_memberships, docs/segments.md "Ordering"). Tiny on purpose (a few hundred customers): the tests that use
@@ -43,6 +44,22 @@ def _dbt(warehouse: Path, target: Path, *args: str) -> None:
     assert completed.returncode == 0, completed.stdout[-4000:]
 
 
+def _materialize_python_measurement(warehouse: Path) -> None:
+    """The measurement tables computed in Python (attribution models, experiment statistics), by their assets."""
+    import dagster as dg
+
+    from orchestration.report_assets import PYTHON_MEASUREMENT_ASSETS
+    from orchestration.resources import WarehouseResource
+
+    result = dg.materialize(
+        PYTHON_MEASUREMENT_ASSETS,
+        resources={"warehouse": WarehouseResource(path=str(warehouse))},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+
+
 def small_warehouse(folder: Path) -> Path:
     """The warehouse file, built into `folder` on the first call of the session, the same file afterwards."""
     if folder in _built:
@@ -60,5 +77,6 @@ def small_warehouse(folder: Path) -> Path:
     models_and_seeds = ("build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
     _dbt(warehouse, target, *models_and_seeds, "--exclude", "segment_memberships+")
     _dbt(warehouse, target, *models_and_seeds, "--select", "segment_memberships+")
+    _materialize_python_measurement(warehouse)
     _built[folder] = warehouse
     return warehouse
