@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import html
+import numbers
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -108,13 +110,17 @@ def _esc(value: object) -> str:
 
 
 def _fmt(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+    value = _plain(value)
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int) or (hasattr(value, "is_integer") and isinstance(value, float) and value.is_integer()):
-        return f"{int(value):,}"
-    if isinstance(value, float):
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    if isinstance(value, numbers.Real | Decimal):
+        value = float(value)
+        if value.is_integer():
+            return f"{int(value):,}"
         return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
     return str(value)
 
@@ -128,7 +134,7 @@ def html_table(frame: pd.DataFrame, max_rows: int = 200) -> str:
         for row in frame.head(max_rows).itertuples(index=False)
     )
     more = f'<p class="note">First {max_rows:,} of {len(frame):,} rows.</p>' if len(frame) > max_rows else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}'
 
 
 def _not_built(*tables: str) -> str:
@@ -393,7 +399,7 @@ def lift_figure(labels: Sequence[str], lift: Sequence, low: Sequence, high: Sequ
 
 
 def section_experiments(w: Warehouse, report: Report) -> str:
-    parts = ["<h2>Experiments</h2>", "<h3>Split tests (variants against control)</h3>"]
+    parts = ["<h2>Experiments</h2>", "<h3>Random splits and journey holdouts: each variant against its control</h3>"]
     if not w.has("measurement.experiment_results"):
         parts.append(_not_built("measurement.experiment_results"))
     else:
@@ -457,7 +463,7 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .missing { color: #8a4b00; background: #fff4e0; padding: 0.5rem 0.8rem; border-left: 4px solid #e0a030; }
 .warning { color: #8a0000; background: #ffe8e8; padding: 0.5rem 0.8rem; border-left: 4px solid #c03030; }
 .source, .note, .meta { color: #555; font-size: 0.9rem; }
-.chart { margin: 1rem 0; }
+.chart { margin: 1rem 0; } .table { overflow-x: auto; max-width: 100%; }
 """
 
 
