@@ -82,6 +82,7 @@ def publish_warehouse(
         con = duckdb.connect(str(staging))
         try:
             con.execute("set TimeZone = 'UTC'")
+            con.execute("set enable_progress_bar = false")  # a step's log is no terminal
             # Objects are created with the copy's catalog named: a schema could share the file's name.
             here = _quote(con.execute("select current_database()").fetchone()[0])
             con.execute(f"attach {_literal(str(source))} as src (read_only)")
