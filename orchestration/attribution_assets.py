@@ -12,6 +12,7 @@ import dagster as dg
 import pyarrow as pa
 
 from measurement.attribution import DEFAULT_MAX_SHAPLEY_CHANNELS, attribute
+from orchestration.erasure_assets import ERASURES
 from orchestration.resources import WarehouseResource
 
 CAMPAIGN_PATH_SUMMARY = dg.AssetKey(["measurement", "attribution_campaign_path_summary"])
@@ -19,6 +20,14 @@ PATH_SUMMARY = dg.AssetKey(["measurement", "attribution_path_summary"])
 RULE_BASED = dg.AssetKey(["measurement", "attribution_rule_based"])
 CHANNEL_ATTRIBUTION = dg.AssetKey(["measurement", "channel_attribution"])
 CAMPAIGN_ATTRIBUTION = dg.AssetKey(["measurement", "campaign_attribution"])
+COLUMN_TYPES = {
+    "attribution_model": pa.string(),
+    "channel": pa.string(),
+    "campaign": pa.string(),
+    "attributed_conversions": pa.float64(),
+    "attributed_revenue": pa.float64(),
+    "removal_effect": pa.float64(),
+}
 
 
 class AttributionConfig(dg.Config):
@@ -32,7 +41,8 @@ class AttributionConfig(dg.Config):
     specs=[
         dg.AssetSpec(
             CHANNEL_ATTRIBUTION,
-            deps=[CAMPAIGN_PATH_SUMMARY, PATH_SUMMARY, RULE_BASED],
+            # after erasure: an erased customer's paths are gone before they are counted
+            deps=[CAMPAIGN_PATH_SUMMARY, PATH_SUMMARY, RULE_BASED, ERASURES],
             group_name="measurement",
             description=(
                 "Conversions and revenue per attribution model and channel: first_touch, last_touch, "
@@ -42,7 +52,7 @@ class AttributionConfig(dg.Config):
         ),
         dg.AssetSpec(
             CAMPAIGN_ATTRIBUTION,
-            deps=[CAMPAIGN_PATH_SUMMARY, RULE_BASED],
+            deps=[CAMPAIGN_PATH_SUMMARY, RULE_BASED, ERASURES],
             group_name="measurement",
             description="The same models per channel and campaign. One row per model, channel and campaign.",
         ),
@@ -56,7 +66,8 @@ def attribution_models(context: dg.AssetExecutionContext, config: AttributionCon
         channel, campaign = attribute(summary, rule_based, config.max_shapley_channels)
         con.execute("begin")
         for table, frame in (("channel_attribution", channel), ("campaign_attribution", campaign)):
-            con.register("attribution_frame", pa.Table.from_pandas(frame, preserve_index=False))
+            schema = pa.schema([(name, kind) for name, kind in COLUMN_TYPES.items() if name in frame.columns])
+            con.register("attribution_frame", pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
             con.execute(f"create or replace table measurement.{table} as select * from attribution_frame")
             con.unregister("attribution_frame")
         con.execute("commit")

@@ -166,9 +166,9 @@ def main() -> int:
     for i, channel in enumerate(channels):
         low, high = np.exp(beta[i] - 1.96 * se[i]), np.exp(beta[i] + 1.96 * se[i])
         inside = low <= CHANNEL_ODDS[channel] <= high
-        print(
-            f"   {channel:12s}  {CHANNEL_ODDS[channel]:7.2f}  {np.exp(beta[i]):9.3f}  [{low:.3f}, {high:.3f}]{'' if inside else '  <- outside'}"
-        )
+        flag = "" if inside else "  <- outside"
+        estimate = np.exp(beta[i])
+        print(f"   {channel:12s}  {CHANNEL_ODDS[channel]:7.2f}  {estimate:9.3f}  [{low:.3f}, {high:.3f}]{flag}")
         if abs(beta[i] - np.log(CHANNEL_ODDS[channel])) > 4 * se[i]:
             failures.append(f"channel effect of {channel} more than 4 standard errors from the planted one")
 
