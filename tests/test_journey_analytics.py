@@ -463,7 +463,7 @@ def test_a_message_cost_setting_missing_a_channel_is_refused_by_name(tmp_path, w
         warehouse,
         "compile",
         "--select",
-        "int_journey_actions_joined_to_engagement",
+        "journey_action_outcomes",
         "--vars",
         json.dumps({"as_of": AS_OF.isoformat(), "measurement__message_cost": {"email": 0.001, "sms": 0.01}}),
     )

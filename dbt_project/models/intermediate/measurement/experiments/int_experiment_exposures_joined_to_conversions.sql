@@ -15,7 +15,7 @@ with
 
 enrollments as (
 
-    select * from {{ ref('int_journey_enrollments_resolved_to_conversions') }}
+    select * from {{ ref('journey_enrollment_outcomes') }}
 
 ),
 

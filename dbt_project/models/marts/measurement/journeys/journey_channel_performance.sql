@@ -7,7 +7,7 @@ with
 
 actions as (
 
-    select * from {{ ref('int_journey_actions_joined_to_engagement') }}
+    select * from {{ ref('journey_action_outcomes') }}
 
 ),
 

@@ -14,20 +14,21 @@ transitions as (
 
 enrollments as (
 
-    select * from {{ ref('int_journey_enrollments_resolved_to_conversions') }}
+    select * from {{ ref('journey_enrollment_outcomes') }}
 
 ),
 
 flows as (
 
+    -- count(*) counts enrollments: within one version an enrollment makes a move at most once (acyclic graphs)
     select
         transitions.journey_id,
         transitions.journey_version,
         coalesce(transitions.from_node, '__entry__') as source_node_id,
         transitions.to_node as target_node_id,
-        count(distinct transitions.enrollment_id) as enrollments,
-        count(distinct transitions.enrollment_id) filter (where transitions.variant = 'holdout') as holdout_enrollments,
-        count(distinct transitions.enrollment_id) filter (where enrollments.is_converted) as converted_enrollments
+        count(*) as enrollments,
+        count(*) filter (where transitions.variant = 'holdout') as holdout_enrollments,
+        count(*) filter (where enrollments.is_converted) as converted_enrollments
     from transitions
     left join enrollments
         on transitions.enrollment_id = enrollments.enrollment_id

@@ -16,13 +16,13 @@ transitions as (
 
 enrollments as (
 
-    select * from {{ ref('int_journey_enrollments_resolved_to_conversions') }}
+    select * from {{ ref('journey_enrollment_outcomes') }}
 
 ),
 
 actions as (
 
-    select * from {{ ref('int_journey_actions_joined_to_engagement') }}
+    select * from {{ ref('journey_action_outcomes') }}
 
 ),
 
@@ -68,25 +68,27 @@ arrivals_joined_to_conversions as (
 
 arrivals_counted as (
 
+    -- count(*) counts enrollments: within one version an enrollment reaches a node at most once (every version's
+    -- graph is acyclic, and the moves one version decides form a path in it)
     select
         journey_id,
         journey_version,
         node_id,
-        count(distinct enrollment_id) as entered,
-        count(distinct enrollment_id) filter (where variant = 'holdout') as entered_holdout,
-        count(distinct enrollment_id) filter (where converted_at >= arrived_at) as converted,
-        count(distinct enrollment_id) filter (where next_node = '__exit__') as exited,
-        count(distinct enrollment_id) filter (
+        count(*) as entered,
+        count(*) filter (where variant = 'holdout') as entered_holdout,
+        count(*) filter (where converted_at >= arrived_at) as converted,
+        count(*) filter (where next_node = '__exit__') as exited,
+        count(*) filter (
             where next_node = '__exit__' and next_reason = 'exit_node'
         ) as exited_at_exit_node,
-        count(distinct enrollment_id) filter (
+        count(*) filter (
             where next_node = '__exit__' and next_reason = 'exit_rule'
         ) as exited_by_exit_rule,
-        count(distinct enrollment_id) filter (where next_node = '__exit__' and next_reason = 'goal') as exited_by_goal,
-        count(distinct enrollment_id) filter (
+        count(*) filter (where next_node = '__exit__' and next_reason = 'goal') as exited_by_goal,
+        count(*) filter (
             where next_node = '__exit__' and next_reason = 'node_removed'
         ) as exited_node_removed,
-        count(distinct enrollment_id) filter (where left_at is null) as waiting_now,
+        count(*) filter (where left_at is null) as waiting_now,
         median(hours_at_node) as median_hours_at_node,
         quantile_cont(hours_at_node, 0.9) as p90_hours_at_node,
         median(hours_waiting_now) as median_hours_waiting_now,

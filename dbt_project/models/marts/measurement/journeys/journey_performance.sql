@@ -10,13 +10,13 @@ with
 
 enrollments as (
 
-    select * from {{ ref('int_journey_enrollments_resolved_to_conversions') }}
+    select * from {{ ref('journey_enrollment_outcomes') }}
 
 ),
 
 actions as (
 
-    select * from {{ ref('int_journey_actions_joined_to_engagement') }}
+    select * from {{ ref('journey_action_outcomes') }}
 
 ),
 
