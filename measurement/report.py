@@ -524,7 +524,7 @@ def write_report(source: Path, out: Path) -> WrittenReport:
     """Read `source` read-only, write the HTML to `out` (atomically: a reader never sees half a file)."""
     source = Path(source).resolve()
     if not source.exists():
-        raise FileNotFoundError(f"report: no warehouse at {source} (run `make demo` or the journey_run job first)")
+        raise FileNotFoundError(f"no warehouse at {source} (run `make demo` or the journey_run job first)")
     with duckdb.connect(str(source), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         page, report = build_report(con, str(source))
@@ -545,8 +545,16 @@ def main(argv: list[str] | None = None) -> int:
     source = args.warehouse or default_source()
     try:
         written = write_report(source, args.out or report_path())
-    except (FileNotFoundError, duckdb.IOException) as error:
+    except FileNotFoundError as error:
         print(f"report: {error}", file=sys.stderr)
+        return 1
+    except duckdb.IOException as error:
+        print(
+            f"report: cannot read {source}: {error}\n"
+            "report: another process is writing it (a journey run?). Read the published copy instead "
+            "(docs/bi.md), or wait for the run to finish.",
+            file=sys.stderr,
+        )
         return 1
     missing = [t for t, n in written.tables_read.items() if n is None]
     print(f"report: {written.path} ({written.bytes / 1e6:.1f} MB, {len(written.charts)} charts) from {written.source}")
