@@ -17,7 +17,7 @@ from measurement.report import MEASUREMENT_TABLES, report_path, write_report
 from orchestration.activation_assets import activation_assets
 from orchestration.attribution_assets import attribution_models
 from orchestration.dbt_assets import journeys_dbt_models
-from orchestration.erasure_assets import ERASURES
+from orchestration.erasure_assets import erasure
 from orchestration.measurement_assets import measurement_assets
 from orchestration.publish import publish_warehouse, published_warehouse_path
 from orchestration.resources import WarehouseResource
@@ -42,16 +42,24 @@ JOURNEY_MART_KEYS = [
     dg.AssetKey(["journeys", "journey_actions"]),
     dg.AssetKey(["policy", "action_states"]),
 ]
-# Every warehouse writer of the run: the copy is taken after the last one.
-_WRITERS = sorted(
-    {*_MEASUREMENT_KEYS, ERASURES, *(key for asset in activation_assets for key in asset.keys)},
-    key=lambda key: key.to_user_string(),
-)
+_WRITER_ASSETS = [journeys_dbt_models, erasure, *activation_assets, *PYTHON_MEASUREMENT_ASSETS]
+
+
+def last_writers(assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    """The keys of `assets` that none of them depends on: once these succeeded, every one of them has run
+    (each of the others is upstream of one of these). Depending on these alone keeps the graph readable."""
+    keys = {key for asset in assets for key in asset.keys}
+    upstream = {dep for asset in assets for deps in asset.asset_deps.values() for dep in deps}
+    return sorted(keys - upstream, key=lambda key: key.to_user_string())
+
+
+# Every warehouse writer of the run (dbt, erasure, activation, Python measurement): the copy is taken after them.
+LAST_WRITERS = last_writers(_WRITER_ASSETS)
 
 
 @dg.asset(
     key=PUBLISHED_WAREHOUSE,
-    deps=_WRITERS,
+    deps=LAST_WRITERS,
     group_name="bi",
     description=(
         "Read-only copy of the BI schemas (identity, segments, journeys, journey_config, policy, quality, "
