@@ -48,11 +48,14 @@ def _materialize_python_measurement(warehouse: Path) -> None:
     """The measurement tables computed in Python (attribution models, experiment statistics), by their assets."""
     import dagster as dg
 
-    from orchestration.report_assets import PYTHON_MEASUREMENT_ASSETS
+    # The same list as orchestration.report_assets.PYTHON_MEASUREMENT_ASSETS, imported without the dbt assets
+    # (loading the dbt project's manifest is the slow part of importing that module).
+    from orchestration.attribution_assets import attribution_models
+    from orchestration.measurement_assets import measurement_assets
     from orchestration.resources import WarehouseResource
 
     result = dg.materialize(
-        PYTHON_MEASUREMENT_ASSETS,
+        [attribution_models, *measurement_assets],
         resources={"warehouse": WarehouseResource(path=str(warehouse))},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
