@@ -113,6 +113,9 @@ class MeasurementWarehouse:
                 "build",
                 "--select",
                 *MEASUREMENT_MODELS,
+                # unit tests state the default settings; these builds set their own
+                "--exclude",
+                "test_type:unit",
                 "--vars",
                 json.dumps(dict(variables)),
                 "--target-path",

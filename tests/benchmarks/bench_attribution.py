@@ -75,6 +75,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--data-dir", type=Path, default=None, help="reuse or create this data folder")
+    parser.add_argument(
+        "--reuse-upstream", action="store_true", help="the data folder's warehouse is landed and built: skip that"
+    )
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench_attribution_"))
     warehouse = data_dir / "warehouse.duckdb"
@@ -93,16 +96,23 @@ def main() -> int:
         print(f"generated {args.customers:,} customers in {time.perf_counter() - started:.1f} s")
     truth = json.loads((data_dir / "ground_truth" / "ground_truth.json").read_text())
     as_of = truth["parameters"]["as_of"]
-    with duckdb.connect(str(warehouse)) as con:
-        land_new_files(con, data_dir)
+    if not args.reuse_upstream:
+        with duckdb.connect(str(warehouse)) as con:
+            land_new_files(con, data_dir)
+        upstream = [
+            "run",
+            "--select",
+            UPSTREAM,
+            "--exclude",
+            *MEASUREMENT_MODELS,
+            "--vars",
+            json.dumps({"as_of": as_of}),
+        ]
+        seconds, _ = dbt(upstream, warehouse)
+        print(f"upstream (staging, identity) built in {seconds:.0f} s")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         events = con.execute("select count(*) from raw.events").fetchone()[0]
     print(f"data: {data_dir}, {events:,} raw events, as_of {as_of}")
-
-    seconds, _ = dbt(
-        ["run", "--select", UPSTREAM, "--exclude", *MEASUREMENT_MODELS, "--vars", json.dumps({"as_of": as_of})],
-        warehouse,
-    )
-    print(f"upstream (staging, identity) built in {seconds:.0f} s")
 
     seconds, per_model = dbt(
         ["run", "--select", *MEASUREMENT_MODELS, "--vars", json.dumps({"as_of": as_of})], warehouse
@@ -118,6 +128,13 @@ def main() -> int:
         instance=dg.DagsterInstance.ephemeral(),
     )
     print(f"attribution asset (markov, shapley, fractribution): {time.perf_counter() - started:.1f} s")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        sizes = con.execute(
+            """select (select count(*) from measurement.attribution_paths),
+                      (select count(*) from measurement.attribution_path_summary),
+                      (select count(*) from measurement.attribution_campaign_path_summary)"""
+        ).fetchone()
+    print(f"   {sizes[0]:,} paths, {sizes[1]:,} distinct channel paths, {sizes[2]:,} distinct campaign paths")
     if not result.success:
         failures.append("attribution asset failed")
 

@@ -26,6 +26,17 @@ tracker_sessions as (
 
 ),
 
+-- one integer per distinct (utm_source, utm_medium, utm_campaign, referrer), nulls equal: comparing it is
+-- comparing the four values, at the cost of one integer per event
+tracker_sessions_with_source as (
+
+    select
+        session_id,
+        dense_rank() over (order by utm_source, utm_medium, utm_campaign, referrer) as marketing_source_id
+    from tracker_sessions
+
+),
+
 web_events as (
 
     select
@@ -33,16 +44,11 @@ web_events as (
         events.customer_id,
         events.anonymous_id,
         events.session_id as tracker_session_id,
-        tracker_sessions.utm_source,
-        tracker_sessions.utm_medium,
-        tracker_sessions.utm_campaign,
-        tracker_sessions.referrer,
-        tracker_sessions.landing_page,
-        tracker_sessions.session_id is not null as has_marketing_parameters,
+        tracker_sessions_with_source.marketing_source_id,
         events.occurred_at
     from events
-    left join tracker_sessions
-        on events.session_id = tracker_sessions.session_id
+    left join tracker_sessions_with_source
+        on events.session_id = tracker_sessions_with_source.session_id
     where
         events.session_id is not null
         and events.anonymous_id is not null
@@ -55,11 +61,7 @@ events_with_previous as (
     select
         web_events.*,
         lag(web_events.occurred_at) over visitor_events as previous_occurred_at,
-        lag(web_events.utm_source) over visitor_events as previous_utm_source,
-        lag(web_events.utm_medium) over visitor_events as previous_utm_medium,
-        lag(web_events.utm_campaign) over visitor_events as previous_utm_campaign,
-        lag(web_events.referrer) over visitor_events as previous_referrer,
-        lag(web_events.has_marketing_parameters) over visitor_events as previous_has_marketing_parameters
+        lag(web_events.marketing_source_id) over visitor_events as previous_marketing_source_id
     from web_events
     window visitor_events as (partition by web_events.anonymous_id order by web_events.occurred_at, web_events.event_id)
 
@@ -75,16 +77,8 @@ session_starts_marked as (
                 'minute', var('measurement__session_timeout_minutes', 30), 'previous_occurred_at'
             ) }}
             {%- if var('measurement__session_split_on_new_source', true) %}
-                or (
-                    has_marketing_parameters
-                    and previous_has_marketing_parameters
-                    and (
-                        utm_source is distinct from previous_utm_source
-                        or utm_medium is distinct from previous_utm_medium
-                        or utm_campaign is distinct from previous_utm_campaign
-                        or referrer is distinct from previous_referrer
-                    )
-                )
+                -- an event without a valid tracker session row (null id) carries no parameters: no split
+                or marketing_source_id <> previous_marketing_source_id
             {%- endif %}
         ) as is_session_start
     from events_with_previous
@@ -131,15 +125,15 @@ sessions_classified as (
         landing_events.tracker_session_id,
         landing_events.event_id as landing_event_id,
         {{ measurement_channel_grouping(
-            'landing_events.utm_source', 'landing_events.utm_medium',
-            'landing_events.utm_campaign', 'landing_events.referrer'
+            'tracker_sessions.utm_source', 'tracker_sessions.utm_medium',
+            'tracker_sessions.utm_campaign', 'tracker_sessions.referrer'
         ) }} as channel,
-        landing_events.utm_campaign as campaign,
-        landing_events.utm_source,
-        landing_events.utm_medium,
-        landing_events.utm_campaign,
-        landing_events.referrer,
-        landing_events.landing_page,
+        tracker_sessions.utm_campaign as campaign,
+        tracker_sessions.utm_source,
+        tracker_sessions.utm_medium,
+        tracker_sessions.utm_campaign,
+        tracker_sessions.referrer,
+        tracker_sessions.landing_page,
         landing_events.visitor_session_number,
         sessions_summarised.events_count,
         landing_events.occurred_at as started_at,
@@ -149,6 +143,8 @@ sessions_classified as (
         on
             landing_events.anonymous_id = sessions_summarised.anonymous_id
             and landing_events.visitor_session_number = sessions_summarised.visitor_session_number
+    left join tracker_sessions
+        on landing_events.tracker_session_id = tracker_sessions.session_id
 
 )
 
