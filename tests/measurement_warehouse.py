@@ -49,7 +49,8 @@ def _materialize_python_measurement(warehouse: Path) -> None:
     import dagster as dg
 
     # The same list as orchestration.report_assets.PYTHON_MEASUREMENT_ASSETS, imported without the dbt assets
-    # (loading the dbt project's manifest is the slow part of importing that module).
+    # (loading the dbt project's manifest is the slow part of importing that module). test_report checks that
+    # every table of the contract gets built.
     from orchestration.attribution_assets import attribution_models
     from orchestration.measurement_assets import measurement_assets
     from orchestration.resources import WarehouseResource

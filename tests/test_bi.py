@@ -202,12 +202,3 @@ def test_the_real_marts_are_published_whole(tmp_path_factory, tmp_path):
     assert schemas <= {*PUBLISHED_SCHEMAS, "bi_meta"}
     assert not schemas & {"raw", "staging", "intermediate"}
     assert described > 20  # dbt's persist_docs comments travel with the copy
-
-
-def test_the_small_warehouse_materialises_every_python_measurement_asset():
-    """tests/measurement_warehouse.py lists the Python measurement assets itself (a faster import): same list."""
-    from orchestration.attribution_assets import attribution_models
-    from orchestration.measurement_assets import measurement_assets
-    from orchestration.report_assets import PYTHON_MEASUREMENT_ASSETS
-
-    assert [attribution_models, *measurement_assets] == PYTHON_MEASUREMENT_ASSETS
