@@ -22,12 +22,25 @@ def built(tmp_path_factory):
 
 
 def _mart_models(manifest: dict) -> dict[tuple[str, str], dict]:
-    """(schema, relation name) -> manifest node, for every model under models/marts/."""
-    return {
+    """(schema, relation name) -> manifest node, for every model under models/marts/, and every seed and dbt
+    source in a mart schema (reviewed lists; tables a Python asset writes, declared so dbt docs describe them)."""
+    models = {
         (node["schema"], node["alias"]): node
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["original_file_path"].startswith("models/marts/")
     }
+    mart_schemas = {schema for schema, _ in models}
+    sources = {
+        (source["schema"], source["identifier"]): source
+        for source in manifest["sources"].values()
+        if source["schema"] in mart_schemas
+    }
+    seeds = {
+        (node["schema"], node["alias"]): node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "seed" and node["schema"] in mart_schemas
+    }
+    return {**sources, **seeds, **models}
 
 
 def undocumented_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> list[str]:
@@ -42,7 +55,7 @@ def undocumented_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> list
             " order by ordinal_position",
             [schema, name],
         ).fetchall()
-        assert built_columns, f"{schema}.{name} is a mart model but is not in the built warehouse"
+        assert built_columns, f"{schema}.{name} is in the dbt docs of a mart schema but not in the built warehouse"
         missing += [
             f"{schema}.{name}.{column} ({node['original_file_path']})"
             for (column,) in built_columns
@@ -58,6 +71,29 @@ def test_every_built_mart_column_has_a_description(built):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         missing = undocumented_columns(con, manifest)
     assert missing == [], "mart columns without a description in their YAML:\n" + "\n".join(missing)
+
+
+# Tables a Python asset writes into a mart schema without a dbt source declaring them yet (so dbt docs cannot
+# describe them). Each is a gap to close, not an exception to keep: declare the table as a dbt source with its
+# columns described (as models/marts/measurement/attribution does for channel_attribution), then remove it here.
+NOT_YET_IN_DBT_DOCS = {"measurement.experiment_results", "measurement.holdout_lift"}
+
+
+def test_every_table_in_a_mart_schema_is_in_the_dbt_docs(built):
+    warehouse, manifest = built
+    documented = {f"{schema}.{name}" for schema, name in _mart_models(manifest)}
+    mart_schemas = sorted({schema for schema, _ in _mart_models(manifest)})
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                "select table_schema, table_name from information_schema.tables"
+                " where table_schema in (select unnest($1))",
+                [mart_schemas],
+            ).fetchall()
+        }
+    assert sorted(tables - documented - NOT_YET_IN_DBT_DOCS) == []
+    assert tables - documented >= NOT_YET_IN_DBT_DOCS, "declared now: remove it from NOT_YET_IN_DBT_DOCS"
 
 
 def test_the_check_finds_an_undocumented_column(built):
