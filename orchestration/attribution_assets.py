@@ -31,7 +31,7 @@ COLUMN_TYPES = {
 
 
 class AttributionConfig(dg.Config):
-    """Launchpad: ops.measurement__attribution_models.config."""
+    """Launchpad: ops.attribution_models.config."""
 
     max_shapley_channels: int = DEFAULT_MAX_SHAPLEY_CHANNELS
 

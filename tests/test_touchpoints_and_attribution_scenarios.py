@@ -9,7 +9,10 @@ One warehouse holds every scenario; each customer is one scenario whose expected
   5 minutes later a third; a non-converting path direct > direct > paid_social;
 - c5 "an email opened, then an order": the delivered event is a touchpoint but not a path touch (defaults);
 - c6 "trial to paid, then a renewal": subscription charges typed trial_to_paid and renewal;
-- v7 an anonymous visitor: a session without customer, on no path.
+- v7 an anonymous visitor: a session without customer, on no path;
+- c8 "only direct": two direct sessions, then an order of 40: last_non_direct falls back to the last touch;
+- c9 "two touches": organic (3 days before) and paid_social (1 day before) an order of 60: position_based gives
+  each 1/2.
 """
 
 from datetime import datetime, timedelta
@@ -89,6 +92,10 @@ def _inputs() -> dict:
         *_events("v4", "c4", "s4a", T + ten, T + ten + 20 * MINUTE, T + ten + 55 * MINUTE),
         *_events("v4", "c4", "s4b", T + ten + 60 * MINUTE),
         *_events("v7", None, "s7", T + 3 * DAY),
+        *_events("v8", "c8", "s8a", T + 16 * DAY + ten),
+        *_events("v8", "c8", "s8b", T + 17 * DAY + ten),
+        *_events("v9", "c9", "s9a", T + 21 * DAY + ten),
+        *_events("v9", "c9", "s9b", T + 23 * DAY + ten),
     ]
     sessions = [
         _session("s1a", "google", "cpc", "brand"),
@@ -99,8 +106,12 @@ def _inputs() -> dict:
         _session("s4a"),
         _session("s4b", "facebook", "paid_social", "prospecting"),
         _session("s7", referrer="https://www.bing.com/"),
+        _session("s8a"),
+        _session("s8b"),
+        _session("s9a", referrer="https://duckduckgo.com/"),
+        _session("s9b", "instagram", "paid_social", "retargeting"),
     ]
-    customers = ["c1", "c2", "c3", "c4", "c5", "c6"]
+    customers = ["c1", "c2", "c3", "c4", "c5", "c6", "c8", "c9"]
     return {
         "identity.customer_event_stream": events,
         "staging.stg_raw__sessions": sessions,
@@ -114,6 +125,8 @@ def _inputs() -> dict:
             _order("o5", "c5", T + 20 * DAY + 12 * 60 * MINUTE, "10.00"),
             _order("o6a", "c6", T + 15 * DAY + 5 * MINUTE, "9.99"),
             _order("o6b", "c6", T + 25 * DAY, "9.99"),
+            _order("o8", "c8", T + 18 * DAY + ten, "40.00"),
+            _order("o9", "c9", T + 24 * DAY + ten, "60.00"),
         ],
         "staging.stg_raw__order_items": [
             {"order_id": "o6a", "product_id": "plan_basic"},
@@ -185,7 +198,7 @@ def test_touchpoints_are_sessions_and_message_events(scenarios):
         ("c5", "message", "delivered", "email", "journey_x"),
         ("c5", "message", "opened", "email", "journey_x"),
     ]
-    assert scenarios.query("select count(*) from measurement.touchpoints where touch_type = 'session'") == [(9,)]
+    assert scenarios.query("select count(*) from measurement.touchpoints where touch_type = 'session'") == [(13,)]
 
 
 def test_conversions_are_typed_with_revenue_in_usd(scenarios):
@@ -200,6 +213,8 @@ def test_conversions_are_typed_with_revenue_in_usd(scenarios):
         ("o5", "c5", "order", 10.0),
         ("o6a", "c6", "trial_to_paid", 9.99),
         ("o6b", "c6", "renewal", 9.99),
+        ("o8", "c8", "order", 40.0),
+        ("o9", "c9", "order", 60.0),
     ]
 
 
@@ -215,35 +230,51 @@ def test_paths(scenarios):
         ("conversion:o5", "email", "email", 1, True),
         ("conversion:o6a", None, None, 0, True),
         ("conversion:o6b", None, None, 0, True),
+        ("conversion:o8", "direct > direct", "direct", 2, True),
+        ("conversion:o9", "organic > paid_social", "organic > paid_social", 2, True),
         ("non_conversion:c4", "direct > direct > paid_social", "direct > paid_social", 3, False),
     ]
 
 
+def _decay(ages: dict[str, float]) -> dict[str, float]:
+    """time_decay shares for touches of the given ages in days (half-life 7 days)."""
+    total = sum(2 ** (-age / 7) for age in ages.values())
+    return {channel: 2 ** (-age / 7) / total for channel, age in ages.items()}
+
+
+# per model: the shares of c1's order (paid_search, email, direct; ages 10, 5, 1 days) and c9's (organic,
+# paid_social; ages 3, 1 days); c8's two direct touches always give direct the whole order
 @pytest.mark.parametrize(
-    ("model", "c1_credits"),
+    ("model", "c1_shares", "c9_shares"),
     [
-        ("first_touch", {"paid_search": 1.0}),
-        ("last_touch", {"direct": 1.0}),
-        ("last_non_direct", {"email": 1.0}),
-        ("linear", {"paid_search": 1 / 3, "email": 1 / 3, "direct": 1 / 3}),
-        ("position_based", {"paid_search": 0.4, "email": 0.2, "direct": 0.4}),
+        ("first_touch", {"paid_search": 1.0}, {"organic": 1.0}),
+        ("last_touch", {"direct": 1.0}, {"paid_social": 1.0}),
+        ("last_non_direct", {"email": 1.0}, {"paid_social": 1.0}),
+        ("linear", {"paid_search": 1 / 3, "email": 1 / 3, "direct": 1 / 3}, {"organic": 0.5, "paid_social": 0.5}),
+        ("position_based", {"paid_search": 0.4, "email": 0.2, "direct": 0.4}, {"organic": 0.5, "paid_social": 0.5}),
         (
-            "time_decay",  # ages 10, 5 and 1 days, half-life 7 days: weights 2^(-age/7), normalised
-            {
-                channel: 2 ** (-age / 7) / sum(2 ** (-a / 7) for a in (10, 5, 1))
-                for channel, age in (("paid_search", 10), ("email", 5), ("direct", 1))
-            },
+            "time_decay",
+            _decay({"paid_search": 10, "email": 5, "direct": 1}),
+            _decay({"organic": 3, "paid_social": 1}),
         ),
     ],
 )
-def test_rule_based_models(scenarios, model, c1_credits):
-    campaigns = {"paid_search": "brand", "email": "nl_1", "direct": None}
-    expected = {(channel, campaigns[channel]): (share, share * 100) for channel, share in c1_credits.items()}
-    for key, share in [(("referral", None), 1.0), (("email", "journey_x"), 1.0)]:  # c3 (21.74), c5 (10)
-        conversions, revenue = expected.get(key, (0.0, 0.0))
-        expected[key] = (conversions + share, revenue + {"referral": 21.74, "email": 10.0}[key[0]] * share)
+def test_rule_based_models(scenarios, model, c1_shares, c9_shares):
+    campaigns = {"paid_search": "brand", "email": "nl_1", "direct": None, "organic": None, "paid_social": "retargeting"}
+    expected: dict = {}
+    orders = [
+        (c1_shares, 100.0),
+        (c9_shares, 60.0),
+        ({"direct": 1.0}, 40.0),  # c8
+        ({"referral": 1.0}, 21.74),  # c3
+    ]
+    for shares, revenue in orders:
+        for channel, share in shares.items():
+            conversions, credited = expected.get((channel, campaigns.get(channel)), (0.0, 0.0))
+            expected[(channel, campaigns.get(channel))] = (conversions + share, credited + share * revenue)
+    expected[("email", "journey_x")] = (1.0, 10.0)  # c5's opened email
     expected.update(UNATTRIBUTED)
-    expected = {key: (round(c, 6), round(r, 4)) for key, (c, r) in expected.items() if c}
+    expected = {key: (round(c, 6), round(r, 4)) for key, (c, r) in expected.items()}
     assert _credits(scenarios, model) == expected
 
 
@@ -268,7 +299,7 @@ def test_every_model_splits_exactly_the_conversions_and_revenue_in_the_window(sc
         [model],
     )
     (conversions, revenue), *_ = rows
-    assert round(conversions, 9) == 6 and round(revenue, 6) == 201.72
+    assert round(conversions, 9) == 8 and round(revenue, 6) == 301.72
     campaign_rows = scenarios.query(
         "select channel, sum(attributed_conversions) from measurement.campaign_attribution "
         "where attribution_model = ? group by channel",
