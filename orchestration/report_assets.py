@@ -1,8 +1,9 @@
 """The BI copy and the measurement report, the last two steps of a journey run.
 
 bi/published_warehouse: after every step that writes the warehouse in the run (dbt, erasure, the Python
-measurement assets, activation) has succeeded, copies the BI schemas into data/published/warehouse.duckdb with an atomic rename (docs/bi.md). A run
-whose upstream step failed skips it, so BI keeps the last successful run's tables.
+measurement assets, activation) has succeeded, copies the BI schemas into data/published/warehouse.duckdb with
+an atomic rename (docs/bi.md). A run whose upstream step failed skips it, so BI keeps the last successful run's
+tables.
 
 measurement/report: writes data/reports/journeys_report.html from the published copy (never contending for the
 warehouse's lock). It depends on the measurement marts of the table contract that this code location defines
