@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # Tools started by Dagster (dbt, code servers) come from the project's environment.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install manifest browser demo test lint format ui bench clean
+.PHONY: install manifest browser demo report test lint format ui bench clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ browser:
 
 demo: manifest
 	$(BIN)/python -m orchestration.demo
+
+# The measurement report (docs/measurement.md): data/reports/journeys_report.html from the BI copy (else the warehouse).
+report: install
+	$(BIN)/python -m measurement.report
 
 # Test files run on two workers, one file per worker at a time (module fixtures are built once).
 test: manifest browser

@@ -14,6 +14,7 @@ from orchestration.journey_assets import journey_definitions
 from orchestration.landing_assets import raw_landing
 from orchestration.measurement_assets import measurement_assets
 from orchestration.quality_checks import actions_due_are_sendable, rejected_share_is_small
+from orchestration.report_assets import report_assets
 from orchestration.resources import JourneyRunSettings, WarehouseResource
 
 defs = dg.Definitions(
@@ -26,6 +27,7 @@ defs = dg.Definitions(
         retention_purge,
         attribution_models,
         *measurement_assets,
+        *report_assets,
     ],
     asset_checks=[actions_due_are_sendable, rejected_share_is_small],
     jobs=[journey_run_job, retention_purge_job],

@@ -221,8 +221,21 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         for destination, state, n in facts.get("ledger", []):
             print(f"   ledger {destination}: {n:,} {state}")
 
+    print("\n8. Measurement report and BI copy (docs/measurement.md, docs/bi.md)")
+    published, report = meta.get("bi/published_warehouse"), meta.get("measurement/report")
+    if published:
+        print(
+            f"   BI copy: {published['path']} ({published['tables']} tables, published in {published['duration_s']} s)"
+        )
+    else:
+        print("   BI copy not published (an upstream step failed): BI keeps the last successful run's copy")
+    if report:
+        print(f"   report:  {report['path']} ({report['charts']} charts; open it in a browser, no network needed)")
+    else:
+        print("   report not written this run (an upstream step failed)")
+
     print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000 with this run, the asset graph and checks.")
-    print(f"      BI and ad-hoc SQL: open {paths.warehouse} read-only from any DuckDB client between runs.")
+    print("      BI and ad-hoc SQL: open the BI copy above read-only, even while a run writes (docs/bi.md).")
     print()
 
 
