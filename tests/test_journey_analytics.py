@@ -45,7 +45,10 @@ pytestmark = pytest.mark.integration
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-MEASUREMENT_MODELS = "path:models/intermediate/measurement path:models/marts/measurement"
+MEASUREMENT_MODELS = (
+    "path:models/intermediate/measurement/experiments path:models/marts/measurement/journeys "
+    "path:models/marts/measurement/experiments"
+)
 
 JOURNEY_YAML = """
 journey_id: promo_test
