@@ -49,7 +49,7 @@ class HttpResponse:
 
 
 def json_request(method: str, path: str, payload: Any, headers: dict[str, str] | None = None) -> HttpRequest:
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(payload, separators=(",", ":")).encode()
     return HttpRequest(method, path, {"Content-Type": "application/json", **(headers or {})}, body)
 
 

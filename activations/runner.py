@@ -9,13 +9,14 @@ warehouse, from this (the calling) thread only. See docs/activations.md and docs
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -161,26 +162,30 @@ def row_problem(destination: Destination, row: Row) -> str | None:
         return str(exc)
 
 
-def make_batches(destination: Destination, rows: Sequence[Row]) -> Iterator[list[Row]]:
-    """Rows in action_id order, grouped by the destination's batch key, cut at its batch size."""
+def make_batches(destination: Destination, rows: Iterable[Row]) -> Iterator[list[Row]]:
+    """Rows (in action_id order) grouped by the destination's batch key and cut at its batch size. Streams: a
+    batch is yielded as soon as it is full, the partly filled ones at the end."""
+    size = max(1, destination.max_batch_size)
     groups: dict = {}
     for row in rows:
-        groups.setdefault(destination.batch_key(row), []).append(row)
-    size = max(1, destination.max_batch_size)
+        group = groups.setdefault(destination.batch_key(row), [])
+        group.append(row)
+        if len(group) >= size:
+            yield group
+            groups[destination.batch_key(row)] = []
     for group in groups.values():
-        for start in range(0, len(group), size):
-            yield group[start : start + size]
+        if group:
+            yield group
 
 
-def _samples(destination: Destination, batches: list[list[Row]]) -> list[dict]:
+def _samples(destination: Destination, batch: list[Row] | None) -> list[dict]:
     """The request the first sendable rows would make, masked; or why the first rows cannot be sent."""
-    for batch in batches:
-        sendable = [row for row in batch if row_problem(destination, row) is None][:3]
-        if sendable:
-            return [mask_personal_data(destination.preview(sendable))]
-    if batches:
-        return [{"not_sendable": redact(str(row_problem(destination, batches[0][0])))}]
-    return []
+    if not batch:
+        return []
+    sendable = [row for row in batch if row_problem(destination, row) is None][:3]
+    if sendable:
+        return [mask_personal_data(destination.preview(sendable))]
+    return [{"not_sendable": redact(str(row_problem(destination, batch[0])))}]
 
 
 def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination, report: ActivationReport) -> None:
@@ -215,34 +220,43 @@ def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination,
     )
 
 
-def _due_rows(con: duckdb.DuckDBPyConnection, destination: Destination, actions_relation: str) -> list[Row]:
-    due = con.execute(
-        f"""
+def _due_sql(actions_relation: str) -> str:
+    return f"""
         select actions.* from {actions_relation} as actions
         where not exists (
             select 1 from {ledger.LEDGER_TABLE} as sent
             where sent.action_id = actions.action_id and sent.destination = ? and sent.state = 'sent'
         )
         order by actions.action_id
-        """,
-        [destination.name],
-    )
-    columns = [d[0] for d in due.description]
-    # only temporal and decimal columns need converting to JSON-safe values: find them once, not per value
-    convert = [i for i, d in enumerate(due.description) if str(d[1]).split("(")[0] in _NOT_JSON_TYPES]
-    key = columns.index("action_id")
-    rows = []
-    for values in due.fetchall():
-        if convert:
-            values = list(values)
-            for i in convert:
-                values[i] = _json_safe(values[i])
-        row = dict(zip(columns, values, strict=True))
-        row["idempotency_key"] = values[key]
-        rows.append(row)
-    return rows
+        """
 
 
+def _due_rows(con: duckdb.DuckDBPyConnection, destination: Destination, actions_relation: str) -> Iterator[Row]:
+    """The due rows, JSON-safe, with their idempotency key; streamed in chunks from a second connection to the
+    same database, so that sending starts while later rows are still being read and the ledger writes on `con`
+    go on in between. (The relation must be visible to another connection: a table or view, not a registered
+    Python object.) The read sees the warehouse as it was when it started."""
+    reader = con.cursor()
+    try:
+        due = reader.execute(_due_sql(actions_relation), [destination.name])
+        columns = [d[0] for d in due.description]
+        # only temporal and decimal columns need converting to JSON-safe values: find them once, not per value
+        convert = [i for i, d in enumerate(due.description) if str(d[1]).split("(")[0] in _NOT_JSON_TYPES]
+        key = columns.index("action_id")
+        while chunk := due.fetchmany(READ_CHUNK_ROWS):
+            for values in chunk:
+                if convert:
+                    values = list(values)
+                    for i in convert:
+                        values[i] = _json_safe(values[i])
+                row = dict(zip(columns, values, strict=True))
+                row["idempotency_key"] = values[key]
+                yield row
+    finally:
+        reader.close()
+
+
+READ_CHUNK_ROWS = 2048
 _NOT_JSON_TYPES = frozenset({"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIME", "DECIMAL", "TIMESTAMP_NS"})
 
 
@@ -273,12 +287,17 @@ def activate(
         """,
         [destination.name],
     ).fetchone()[0]
-    rows = _due_rows(con, destination, actions_relation)
-    report.candidates = len(rows)
-    batches = list(make_batches(destination, rows))
-    report.samples = _samples(destination, batches)
+    report.candidates = con.execute(
+        f"select count(*) from ({_due_sql(actions_relation)})", [destination.name]
+    ).fetchone()[0]
+    due_rows = _due_rows(con, destination, actions_relation)
+    batches = make_batches(destination, due_rows)
+    first = next(batches, None)
+    report.samples = _samples(destination, first)
+    batches = itertools.chain([first] if first else [], batches)
 
     def finish(is_held: bool = False) -> ActivationReport:
+        due_rows.close()  # closes the reading connection when the rows were not all read (dry run, held)
         report.duration_s = round(time.monotonic() - started, 3)
         if dry_run:  # a preview writes nothing
             return report
@@ -299,23 +318,29 @@ def activate(
         return report
 
     if dry_run:
-        log.info("%s: dry run, %d actions would be sent in %d requests", destination.name, len(rows), len(batches))
+        requests = sum(1 for _ in batches)
+        log.info("%s: dry run, %d actions would be sent in %d requests", destination.name, report.candidates, requests)
         return finish()
-    decision = check_volume(con, destination.name, len(rows), volume_cap or VolumeCap(enabled=False), run_id, _now())
+    decision = check_volume(
+        con, destination.name, report.candidates, volume_cap or VolumeCap(enabled=False), run_id, _now()
+    )
     report.volume_normal, report.volume_cap = decision.normal, decision.cap
     if not decision.allowed:
         report.held_by_volume_cap, report.hold_id = True, decision.hold_id
         log.warning(
             "%s: %d due actions is above the volume cap %d (recent normal %.0f): held until approved (hold %s)",
             destination.name,
-            len(rows),
+            report.candidates,
             decision.cap,
             decision.normal,
             decision.hold_id,
         )
         return finish(is_held=True)
 
-    _send_all(con, destination, batches, run_id, retry, seed, sleep, report)
+    try:
+        _send_all(con, destination, batches, run_id, retry, seed, sleep, report)
+    finally:
+        due_rows.close()
     log.info(
         "%s: %d due, %d sent, %d failed, %d dead, %d retries, %d requests in %.2fs",
         destination.name,

@@ -85,10 +85,10 @@ class _Templated:
         return row["template"]
 
 
-def test_batches_group_by_key_and_cut_at_the_batch_size():
+def test_batches_group_by_key_and_cut_at_the_batch_size_as_they_stream():
     rows = [{"action_id": str(i), "template": "ab"[i % 2]} for i in range(7)]
     batches = [[r["action_id"] for r in b] for b in make_batches(_Templated(), rows)]
-    assert batches == [["0", "2"], ["4", "6"], ["1", "3"], ["5"]]
+    assert batches == [["0", "2"], ["1", "3"], ["4", "6"], ["5"]]
 
 
 def _config(tmp_path: Path, text: str) -> Path:
