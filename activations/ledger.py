@@ -67,38 +67,50 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
 def record_intent(
     con: duckdb.DuckDBPyConnection, destination: str, action_ids: Sequence[str], run_id: str, at: datetime
 ) -> None:
-    """Marks the actions 'pending' (one more attempt), in one transaction: a set-based update of the rows the
-    ledger has, then a set-based insert of the others (4x faster in DuckDB than insert .. on conflict)."""
+    """Marks the actions 'pending' (one more attempt), set-based. Most batches are actions the ledger has never
+    seen: one plain insert. When some were attempted before, the primary key refuses it and the batch is written
+    as an update of the known rows plus an insert of the others, in one transaction (both much faster in DuckDB
+    than insert .. on conflict do update)."""
     if not action_ids:
         return
     intents = pa.table({"action_id": pa.array(action_ids, pa.string())})
     con.register("ledger_intents", intents)
     try:
-        con.execute("begin transaction")
-        con.execute(
-            f"""
-            update {LEDGER_TABLE} as ledger
-            set state = 'pending', attempts = ledger.attempts + 1, last_attempt_at = ?, run_id = ?
-            from ledger_intents as intent
-            where ledger.action_id = intent.action_id and ledger.destination = ?
-            """,
-            [at, run_id, destination],
-        )
-        con.execute(
-            f"""
-            insert into {LEDGER_TABLE}
-            select intent.action_id, ?, 'pending', 1, ?, ?, null, null, ? from ledger_intents as intent
-            where not exists (
-                select 1 from {LEDGER_TABLE} as ledger
-                where ledger.action_id = intent.action_id and ledger.destination = ?
+        try:
+            con.execute(
+                f"insert into {LEDGER_TABLE} "
+                "select action_id, ?, 'pending', 1, ?, ?, null, null, ? from ledger_intents",
+                [destination, at, at, run_id],
             )
-            """,
-            [destination, at, at, run_id, destination],
-        )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            return
+        except duckdb.ConstraintException:
+            pass
+        con.execute("begin transaction")
+        try:
+            con.execute(
+                f"""
+                update {LEDGER_TABLE} as ledger
+                set state = 'pending', attempts = ledger.attempts + 1, last_attempt_at = ?, run_id = ?
+                from ledger_intents as intent
+                where ledger.action_id = intent.action_id and ledger.destination = ?
+                """,
+                [at, run_id, destination],
+            )
+            con.execute(
+                f"""
+                insert into {LEDGER_TABLE}
+                select intent.action_id, ?, 'pending', 1, ?, ?, null, null, ? from ledger_intents as intent
+                where not exists (
+                    select 1 from {LEDGER_TABLE} as ledger
+                    where ledger.action_id = intent.action_id and ledger.destination = ?
+                )
+                """,
+                [destination, at, at, run_id, destination],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     finally:
         con.unregister("ledger_intents")
 
