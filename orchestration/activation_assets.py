@@ -60,7 +60,7 @@ def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
                         con,
                         destination,
                         actions_relation=relation,
-                        run_id=context.run_id,
+                        run_id=context.run.run_id,
                         dry_run=run_settings.dry_run,
                         retry=config.retry,
                         volume_cap=config.volume_cap,
