@@ -75,7 +75,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 summary[target] = {
                     k: getattr(report, k)
-                    for k in ("candidates", "sent", "failed", "dead", "retried", "requests", "held_by_volume_cap")
+                    for k in (
+                        "candidates",
+                        "sent",
+                        "failed",
+                        "dead",
+                        "retried",
+                        "requests",
+                        "held_by_volume_cap",
+                        "stopped",
+                    )
                 }
                 if args.command == "preview":
                     summary[target]["samples"] = report.samples

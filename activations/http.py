@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from activations.errors import is_retriable_status, is_success, parse_retry_after, redact
-from activations.types import RetriableError, Row, RowOutcome
+from activations.types import DestinationRefused, RetriableError, Row, RowOutcome
 
 # statuses by which an API refuses what a request carries (bad request, too large, unprocessable)
 PAYLOAD_REFUSALS = frozenset({400, 413, 422})
+# statuses by which it refuses us (credentials, access): no row is at fault (see DestinationRefused)
+ACCESS_REFUSALS = frozenset({401, 403})
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,11 @@ class HttpDestination:
     def secrets(self) -> list[str]:
         return []
 
+    def access_refusal_is_per_row(self, response: HttpResponse) -> bool:
+        """Whether a 401/403 concerns the rows rather than our credentials (an API that answers 403 for a
+        recipient it will not message, say). By default it concerns us: the run stops for this destination."""
+        return False
+
     def batch_key(self, row: Row) -> Any:
         return None
 
@@ -185,6 +192,8 @@ class HttpDestination:
         message = redact(f"HTTP {response.status}: {self.error_message(response)}", known)
         if is_retriable_status(response.status):
             raise RetriableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
+        if response.status in ACCESS_REFUSALS and not self.access_refusal_is_per_row(response):
+            raise DestinationRefused(message)
         # a refusal of the payload (not of the credentials or the URL) may be caused by one row: let the core halve
         whole_request = response.status in PAYLOAD_REFUSALS
         return [RowOutcome(row["action_id"], "failed", error=message, whole_request=whole_request) for row in rows]

@@ -27,7 +27,7 @@ import duckdb
 from activations import ledger
 from activations.errors import redact
 from activations.limits import RetryPolicy, TokenBucket
-from activations.types import ActivationReport, Destination, RetriableError, Row, RowOutcome
+from activations.types import ActivationReport, Destination, DestinationRefused, RetriableError, Row, RowOutcome
 from activations.volume import VolumeCap, check_volume
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,10 @@ def deliver_batch(
     bucket: TokenBucket,
     rng: random.Random,
     sleep=time.sleep,
-) -> tuple[list[RowResult], int]:
+) -> tuple[list[RowResult], int, str | None]:
     """Sends one batch until every row is sent, refused (failed) or out of retries (dead). Runs in a worker
-    thread: touches no warehouse. Returns the rows' results and the number of requests made."""
+    thread: touches no warehouse. Returns the rows' results, the number of requests made, and why the
+    destination refused us (DestinationRefused), if it did."""
     known = [*destination.secrets(), *(str(row.get("address") or "") for row in rows)]
     results: dict[str, RowResult] = {}
     attempts: Counter[str] = Counter()
@@ -108,6 +109,13 @@ def deliver_batch(
             attempts[row["action_id"]] += 1
         try:
             outcomes = destination.send(batch)
+        except DestinationRefused as exc:
+            refusal = redact(str(exc), known)
+            for pending, _ in [(batch, attempt), *work]:
+                for row in pending:
+                    a = row["action_id"]
+                    results[a] = RowResult(a, "dead", None, f"{refusal} (destination refused access)", attempts[a])
+            return [results[row["action_id"]] for row in rows], requests, refusal
         except RetriableError as exc:
             outcomes = [RowOutcome(r["action_id"], "retry", error=str(exc), retry_after=exc.retry_after) for r in batch]
         by_id = {o.action_id: o for o in outcomes}
@@ -150,7 +158,7 @@ def deliver_batch(
             bucket.pause_until(time.monotonic() + retry_after)
         sleep(policy.backoff(attempt, retry_after, rng))
         work.append((retry_rows, attempt + 1))
-    return [results[row["action_id"]] for row in rows], requests
+    return [results[row["action_id"]] for row in rows], requests, None
 
 
 def row_problem(destination: Destination, row: Row) -> str | None:
@@ -375,7 +383,7 @@ def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: Act
     ready = next_with_intent()
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="activation") as pool:
         while True:
-            while failure is None and ready is not None and len(in_flight) < width:
+            while failure is None and report.stopped is None and ready is not None and len(in_flight) < width:
                 in_flight[pool.submit(deliver_batch, destination, ready, retry, bucket, rng, sleep)] = ready
                 ready = next_with_intent()
             if not in_flight:
@@ -384,7 +392,7 @@ def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: Act
             for future in done:
                 in_flight.pop(future)
                 try:
-                    results, requests = future.result()
+                    results, requests, refusal = future.result()
                 except BaseException as exc:  # a bug or a crash in the destination: stop sending, keep the ledger
                     failure = failure or exc
                     continue
@@ -395,6 +403,13 @@ def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: Act
                     _now(),
                 )
                 report.requests += requests
+                if refusal and report.stopped is None:
+                    report.stopped = refusal
+                    log.error(
+                        "%s: the destination refused access (%s): sending stopped for this run",
+                        destination.name,
+                        refusal,
+                    )
                 for r in results:
                     report.retried += max(0, r.attempts - 1)
                     if r.state == "sent":
@@ -406,6 +421,18 @@ def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: Act
                         report.failure_reasons[f"{r.state}: {reason}"] = (
                             report.failure_reasons.get(f"{r.state}: {reason}", 0) + 1
                         )
+    if report.stopped is not None and ready is not None:
+        # its intent was recorded ahead, but it was never sent: dead (stays due), the attempt not counted
+        ledger.mark_results(
+            con,
+            destination.name,
+            [
+                (r["action_id"], "dead", None, f"{report.stopped} (not sent: destination refused access)", -1)
+                for r in ready
+            ],
+            _now(),
+        )
+        report.dead += len(ready)
     if failure is not None:
         raise failure
 

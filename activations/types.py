@@ -46,6 +46,12 @@ class RetriableError(Exception):
         self.retry_after = retry_after
 
 
+class DestinationRefused(Exception):
+    """The destination refuses our credentials or access (HTTP 401/403, SMTP 530/535): no row is at fault, and
+    every further request would be refused too. The core stops sending to it for this run; the rows it tried are
+    marked dead with the message (they stay due), the others are not attempted."""
+
+
 class Destination(Protocol):
     """The contract. `HttpDestination` implements `send` for HTTP APIs; non-HTTP ones (outbox, SMTP) write it."""
 
@@ -102,6 +108,8 @@ class ActivationReport:
     resent_in_flight: int = 0
     already_sent: int = 0
     held_by_volume_cap: bool = False
+    # why sending to the destination stopped early (credentials or access refused), None when it did not
+    stopped: str | None = None
     hold_id: str | None = None
     volume_normal: float | None = None
     volume_cap: int | None = None

@@ -94,6 +94,10 @@ def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
                 "resolved_in_flight": sum(r.resolved_in_flight for r in reports),
                 "resent_in_flight": sum(r.resent_in_flight for r in reports),
                 "held_by_volume_cap": bool(held),
+                # a destination that refused our credentials or access: sending to it stopped for this run
+                "stopped_by_refusal": dg.MetadataValue.json(
+                    {r.destination: r.stopped for r in reports if r.stopped is not None}
+                ),
                 "volume_holds": dg.MetadataValue.json(
                     [
                         {"destination": r.destination, "hold_id": r.hold_id, "due": r.candidates, "cap": r.volume_cap}

@@ -102,12 +102,21 @@ def test_sendgrid_batches_by_template_and_isolates_the_invalid_addresses(world):
     assert all(m.startswith("sg") for s, _, m, _ in ledger.values() if s == "sent")
 
 
-def test_sendgrid_with_a_wrong_key_fails_every_row_with_the_api_message_and_no_key(world, monkeypatch):
-    _servers, config, con = world
+def test_a_wrong_key_stops_the_destination_without_blaming_any_customer(world, monkeypatch):
+    """401 is about us, not the rows: the rows tried are dead (they stay due; policy does not mark anyone's email
+    unreachable), nothing more is sent this run, and the next run with the right key delivers everything."""
+    servers, config, con = world
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.wrong-key-000")
-    _send(config, con, "email", "sendgrid")
-    errors = {e for s, _, _, e in _ledger(con, "sendgrid").values()}
-    assert errors == {"HTTP 401: The provided authorization grant is invalid, expired, or revoked"}
+    report = _send(config, con, "email", "sendgrid")
+    ledger = _ledger(con, "sendgrid")
+    assert report.stopped == "HTTP 401: The provided authorization grant is invalid, expired, or revoked"
+    assert (report.sent, report.failed) == (0, 0) and report.dead == len(ledger) < 60
+    assert servers.sendgrid.received <= 4, "at most the batches already in flight"
+    assert {(s, e.split(" (")[0]) for s, _, _, e in ledger.values()} == {("dead", report.stopped)}
+    assert "SG.wrong-key-000" not in str(ledger)
+    monkeypatch.setenv("SENDGRID_API_KEY", SECRETS["SENDGRID_API_KEY"])
+    again = _send(config, con, "email", "sendgrid", run_id="r2")
+    assert (again.sent, again.failed, again.stopped) == (58, 2, None)
 
 
 def test_twilio_keeps_the_message_sid_and_the_refusal_without_the_number(world):
@@ -146,8 +155,9 @@ def test_webhook_signed_with_the_wrong_secret_is_refused(world, monkeypatch):
     servers, config, con = world
     monkeypatch.setenv("JOURNEYS_WEBHOOK_SECRET", "not-the-secret")
     report = _send(config, con, "webhook", "webhook")
-    assert report.sent == 0 and report.failed == 30
-    assert servers.webhook.delivery_counts() == {}
+    assert report.stopped == 'HTTP 401: {"error": "bad signature"}'
+    assert (report.sent, report.failed, report.dead) == (0, 0, 5), "4 requests in flight, 1 recorded ahead"
+    assert servers.webhook.delivery_counts() == {} and servers.webhook.received == 4
 
 
 def test_slack_honours_retry_after_for_the_whole_destination(world):
@@ -169,6 +179,15 @@ def test_smtp_retries_transient_replies_and_fails_the_unknown_recipient(world):
     assert state == "failed" and error.startswith("SMTP 550: 5.1.1") and "invalid.example" not in error
     assert report.sent == 19 and sum(servers.smtp.injected.values()) > 0
     assert len(servers.smtp.delivery_counts()) == 19
+
+
+def test_smtp_server_refusing_the_session_stops_the_destination(world):
+    servers, config, con = world
+    servers.smtp.reset(refuse_sessions=True)
+    report = _send(config, con, "email", "smtp")
+    assert report.stopped == "SMTP 554: 5.7.1 Access denied for this client"
+    assert (report.sent, report.failed) == (0, 0) and report.dead > 0
+    assert not servers.smtp.delivery_counts()
 
 
 @pytest.mark.parametrize("fault", ["500", "stall", "drop", "429"])

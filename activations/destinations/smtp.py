@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from activations.destinations.templating import render, text_problem
 from activations.errors import redact
 from activations.runner import mask_personal_data
-from activations.types import RetriableError, Row, RowOutcome
+from activations.types import DestinationRefused, RetriableError, Row, RowOutcome
 
 
 class SmtpDestination:
@@ -97,7 +97,9 @@ class SmtpDestination:
             if 400 <= exc.smtp_code < 500:
                 raise RetriableError(f"SMTP {exc.smtp_code} at connect") from exc
             text = redact(f"SMTP {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')}", known)
-            return [RowOutcome(r["action_id"], "failed", error=text, whole_request=True) for r in rows]
+            # refused at connect or login (530 authentication required, 535 bad credentials, 554 no service):
+            # no message is at fault
+            raise DestinationRefused(text) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise RetriableError(f"SMTP connection error: {type(exc).__name__}") from exc
         try:

@@ -33,8 +33,10 @@ class LocalSmtp:
         self._server: socketserver.ThreadingTCPServer | None = None
         self.reset(fault_rate, seed)
 
-    def reset(self, fault_rate: float = 0.0, seed: int = 0) -> None:
+    def reset(self, fault_rate: float = 0.0, seed: int = 0, refuse_sessions: bool = False) -> None:
         self.fault_rate = fault_rate
+        # answer every session with 554 (RFC 5321: no SMTP service here), as a server refusing this client does
+        self.refuse_sessions = refuse_sessions
         self._rng = random.Random(seed)
         self.accepted: list[Accepted] = []
         self.injected: Counter[str] = Counter()
@@ -78,6 +80,9 @@ class LocalSmtp:
                 self.wfile.flush()
 
             def handle(self) -> None:
+                if server.refuse_sessions:
+                    self.reply("554 5.7.1 Access denied for this client")
+                    return
                 self.reply("220 localhost ESMTP journeys-test")
                 recipients: list[str] = []
                 while True:
