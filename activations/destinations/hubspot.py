@@ -1,0 +1,252 @@
+"""HubSpot CRM (v3 objects API): contacts batch upsert / update / archive / GDPR delete, deals batch upsert with
+a contact association.
+
+Wire format (developers.hubspot.com, CRM v3 objects; checked against the reference pages):
+- auth: `Authorization: Bearer <private app access token>` (env HUBSPOT_ACCESS_TOKEN);
+- new contacts: POST /crm/v3/objects/contacts/batch/upsert {"inputs": [{"id": <email>, "idProperty": "email",
+  "properties": {...}}]}; up to 100 inputs. Each result carries the record `id` and `new` (true when HubSpot
+  created it): `new` is how the sync knows a contact is ours to delete later. An existing contact with that
+  email (created by someone else) is updated and stays theirs;
+- known contacts (we hold their HubSpot id): POST /crm/v3/objects/contacts/batch/update {"inputs": [{"id",
+  "properties"}]}, so a changed email updates the same record instead of creating a second one;
+- deals: POST /crm/v3/objects/deals/batch/upsert with idProperty = a unique-value custom deal property holding
+  our action_id (default `journeys_action_id`, created once by the CRM admin): a repeated request finds the deal
+  instead of creating a second one, which makes deal creation exactly-once. Then PUT-less association: POST
+  /crm/v4/associations/deals/contacts/batch/associate/default {"inputs": [{"from": {"id"}, "to": {"id"}}]};
+- removals: POST /crm/v3/objects/{contacts|deals}/batch/archive {"inputs": [{"id"}]} (204);
+  erasure: POST /crm/v3/objects/contacts/gdpr-delete {"objectId": <id>} (204), one contact per request;
+- responses: 200 (all done), 207 multi-status (`results` plus `errors`: [{status, category, message,
+  context}]), 4xx with {status: 'error', message, category, correlationId}. The reference does not say how a
+  207 error names its input, so an input without a result is recorded failed with the batch's error messages.
+HubSpot has no idempotency-key header; the upsert keys (email, journeys_action_id) play that role.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from activations.sync import CONTACT, DEAL, SyncOutcome, SyncRecord
+from activations.sync_transport import HttpResponse, JsonHttpClient, RetriesExhausted, redact
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+MAX_BATCH = 100  # batch upsert, update and archive accept up to 100 inputs
+# Our field names -> HubSpot's internal property names; other names are sent as they are (custom properties).
+PROPERTY_NAMES = {
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "lifecycle_stage": "lifecyclestage",
+    "country_code": "country",
+    "phone": "phone",
+    "email": "email",
+    "pipeline": "pipeline",
+    "stage": "dealstage",
+}
+DEAL_TO_CONTACT = ("deals", "contacts")
+
+
+def _error_text(response: HttpResponse) -> str:
+    body = response.body
+    if isinstance(body, dict):
+        messages = [body.get("message")] + [e.get("message") for e in body.get("errors") or [] if isinstance(e, dict)]
+        text = "; ".join(m for m in messages if m)
+        category = body.get("category")
+        return redact(f"HubSpot {response.status}{f' {category}' if category else ''}: {text or 'no message'}")
+    return f"HubSpot {response.status}"
+
+
+class HubSpotDestination:
+    name = "hubspot"
+    kind = "crm"
+    object_types = (CONTACT, DEAL)
+
+    def __init__(
+        self,
+        access_token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        deal_id_property: str = "journeys_action_id",
+        customer_id_property: str = "journeys_customer_id",
+        deal_name_template: str = "{pipeline} {stage} ({customer})",
+        client: JsonHttpClient | None = None,
+    ) -> None:
+        if not access_token:
+            raise ValueError("HubSpot access token is empty (set HUBSPOT_ACCESS_TOKEN)")
+        self.client = client or JsonHttpClient(base_url, {"Authorization": f"Bearer {access_token}"})
+        self.deal_id_property = deal_id_property
+        self.customer_id_property = customer_id_property
+        self.deal_name_template = deal_name_template
+
+    @classmethod
+    def from_env(cls, **kwargs) -> HubSpotDestination:
+        return cls(
+            access_token=os.environ.get("HUBSPOT_ACCESS_TOKEN", ""),
+            base_url=os.environ.get("HUBSPOT_BASE_URL", DEFAULT_BASE_URL),
+            **kwargs,
+        )
+
+    def max_batch_size(self, object_type: str) -> int:
+        return MAX_BATCH
+
+    # -- mapping ------------------------------------------------------------------------------------------
+    def contact_properties(self, record: SyncRecord) -> dict[str, str]:
+        properties = {PROPERTY_NAMES.get(k, k): _text(v) for k, v in record.fields.items() if v is not None}
+        properties[self.customer_id_property] = record.object_key
+        return properties
+
+    def deal_properties(self, record: SyncRecord) -> dict[str, str]:
+        properties = {PROPERTY_NAMES.get(k, k): _text(v) for k, v in record.fields.items() if v is not None}
+        properties.setdefault(
+            "dealname",
+            self.deal_name_template.format(
+                pipeline=record.fields.get("pipeline", "deal"),
+                stage=record.fields.get("stage", ""),
+                customer=record.person_key,
+            ),
+        )
+        properties[self.deal_id_property] = record.object_key
+        # the person's email and name are on the contact, not copied onto the deal
+        for personal in ("email", "firstname", "lastname", "phone"):
+            properties.pop(personal, None)
+        return properties
+
+    # -- calls ----------------------------------------------------------------------------------------------
+    def _post(self, path: str, body: dict) -> HttpResponse | str:
+        try:
+            return self.client.request("POST", path, json_body=body)
+        except RetriesExhausted as error:
+            return error.reason
+
+    def upsert(self, object_type: str, scope: str, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
+        if object_type == CONTACT:
+            known = [r for r in records if r.provider_id]
+            new = [r for r in records if not r.provider_id]
+            return self._update_contacts(known) + self._upsert_contacts(new)
+        if object_type == DEAL:
+            return self._upsert_deals(records)
+        raise ValueError(f"HubSpot destination cannot write {object_type!r} records")
+
+    def _upsert_contacts(self, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
+        if not records:
+            return []
+        without_email = [r for r in records if not r.fields.get("email")]
+        with_email = [r for r in records if r.fields.get("email")]
+        outcomes = [
+            SyncOutcome(r.object_key, False, error="no email: HubSpot contacts are upserted by email") for r in
+            without_email
+        ]
+        if not with_email:
+            return outcomes
+        inputs = [
+            {"id": str(r.fields["email"]).strip().lower(), "idProperty": "email", "properties": self.contact_properties(r)}
+            for r in with_email
+        ]
+        response = self._post("/crm/v3/objects/contacts/batch/upsert", {"inputs": inputs})
+        by_email = {str(r.fields["email"]).strip().lower(): r for r in with_email}
+        return outcomes + self._match_results(response, by_email, lambda result: (result.get("properties") or {})
+                                              .get("email", ""))
+
+    def _update_contacts(self, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
+        if not records:
+            return []
+        inputs = [{"id": r.provider_id, "properties": self.contact_properties(r)} for r in records]
+        response = self._post("/crm/v3/objects/contacts/batch/update", {"inputs": inputs})
+        by_id = {r.provider_id: r for r in records}
+        outcomes = self._match_results(response, by_id, lambda result: result.get("id"))
+        # an update never changes who created the record: keep created=None so the state keeps its flag
+        return [SyncOutcome(o.object_key, o.ok, o.provider_id, None, o.error) for o in outcomes]
+
+    def _upsert_deals(self, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
+        if not records:
+            return []
+        inputs = [
+            {"id": r.object_key, "idProperty": self.deal_id_property, "properties": self.deal_properties(r)}
+            for r in records
+        ]
+        response = self._post("/crm/v3/objects/deals/batch/upsert", {"inputs": inputs})
+        by_key = {r.object_key: r for r in records}
+        outcomes = self._match_results(
+            response, by_key, lambda result: (result.get("properties") or {}).get(self.deal_id_property)
+        )
+        # associate each created or found deal with its contact (idempotent: associating twice is one association)
+        to_associate = [
+            (o, by_key[o.object_key].parent_provider_id)
+            for o in outcomes
+            if o.ok and by_key[o.object_key].parent_provider_id
+        ]
+        if not to_associate:
+            return outcomes
+        response = self._post(
+            "/crm/v4/associations/deals/contacts/batch/associate/default",
+            {"inputs": [{"from": {"id": o.provider_id}, "to": {"id": contact}} for o, contact in to_associate]},
+        )
+        if isinstance(response, str) or response.status not in (200, 201, 207):
+            error = response if isinstance(response, str) else _error_text(response)
+            failed = {o.object_key for o, _ in to_associate}
+            # the deal exists (its upsert is idempotent): the next run upserts it again and retries the association
+            return [
+                SyncOutcome(o.object_key, False, error=f"deal written, association failed: {error}")
+                if o.object_key in failed
+                else o
+                for o in outcomes
+            ]
+        return outcomes
+
+    def _match_results(self, response: HttpResponse | str, by_key: dict, key_of) -> list[SyncOutcome]:
+        if isinstance(response, str):
+            return [SyncOutcome(r.object_key, False, error=response) for r in by_key.values()]
+        if response.status not in (200, 201, 207) or not isinstance(response.body, dict):
+            error = _error_text(response)
+            return [SyncOutcome(r.object_key, False, error=error) for r in by_key.values()]
+        outcomes, seen = [], set()
+        for result in response.body.get("results") or []:
+            key = key_of(result)
+            key = key.strip().lower() if isinstance(key, str) and "@" in key else key
+            record = by_key.get(key)
+            if record is None or key in seen:
+                continue
+            seen.add(key)
+            outcomes.append(SyncOutcome(record.object_key, True, str(result.get("id")), result.get("new")))
+        batch_errors = redact("; ".join(
+            f"{e.get('category', 'error')}: {e.get('message', '')}" for e in response.body.get("errors") or []
+        ))
+        for key, record in by_key.items():
+            if key not in seen:
+                outcomes.append(
+                    SyncOutcome(record.object_key, False, error=f"HubSpot {response.status}: {batch_errors or 'no result'}")
+                )
+        return outcomes
+
+    def remove(
+        self, object_type: str, scope: str, records: Sequence[SyncRecord], erasure: bool = False
+    ) -> list[SyncOutcome]:
+        objects = {CONTACT: "contacts", DEAL: "deals"}[object_type]
+        without_id = [SyncOutcome(r.object_key, False, error="no HubSpot id recorded") for r in records
+                      if not r.provider_id]
+        records = [r for r in records if r.provider_id]
+        if erasure and object_type == CONTACT:
+            outcomes = []
+            for record in records:
+                response = self._post("/crm/v3/objects/contacts/gdpr-delete", {"objectId": record.provider_id})
+                outcomes.append(self._removed(record, response))
+            return without_id + outcomes
+        if not records:
+            return without_id
+        response = self._post(
+            f"/crm/v3/objects/{objects}/batch/archive", {"inputs": [{"id": r.provider_id} for r in records]}
+        )
+        return without_id + [self._removed(r, response) for r in records]
+
+    @staticmethod
+    def _removed(record: SyncRecord, response: HttpResponse | str) -> SyncOutcome:
+        if isinstance(response, str):
+            return SyncOutcome(record.object_key, False, error=response)
+        # 404: already gone, which is what was asked
+        if response.status in (200, 204, 404):
+            return SyncOutcome(record.object_key, True, record.provider_id)
+        return SyncOutcome(record.object_key, False, error=_error_text(response))
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
