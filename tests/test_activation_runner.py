@@ -32,13 +32,13 @@ class OutboxThatCrashes(OutboxDestination):
         self.after_write = after_write
         self.batches = 0
 
-    def send_batch(self, payloads):
+    def send(self, rows):
         self.batches += 1
         if self.batches == self.crash_at_batch:
             if self.after_write:
-                super().send_batch(payloads)
+                super().send(rows)
             raise Crash(f"crash in batch {self.batches}")
-        return super().send_batch(payloads)
+        return super().send(rows)
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_second_run_sends_nothing_and_dry_run_sends_nothing(con, tmp_path: Path)
     outbox = OutboxDestination(tmp_path)
     preview = activate(con, outbox, ACTIONS, run_id="r0", dry_run=True)
     assert preview.candidates == 45 and preview.sent == 0 and not outbox.path.exists()
-    assert preview.samples[0]["email"].startswith("p***@")
+    assert preview.samples[0]["lines"][0]["email"].startswith("p***@")
 
     assert activate(con, outbox, ACTIONS, run_id="r1").sent == 45
     again = activate(con, outbox, ACTIONS, run_id="r2")
