@@ -72,6 +72,7 @@ class SyncOutcome:
     provider_id: str | None = None
     created: bool | None = None  # True: the destination created the record (ours); False: it existed before
     error: str | None = None
+    retriable: bool = False  # only retriable errors until the attempts ran out: 'dead', tried again next run
 
 
 class SyncDestination(Protocol):
@@ -407,9 +408,7 @@ def _commit_written(
             "scope": pa.array([r.scope for r in acked], pa.string()),
             "object_key": pa.array([r.object_key for r in acked], pa.string()),
             "person_key": pa.array([r.person_key for r in acked], pa.string()),
-            "provider_id": pa.array(
-                [outcomes[r.object_key].provider_id or r.provider_id for r in acked], pa.string()
-            ),
+            "provider_id": pa.array([outcomes[r.object_key].provider_id or r.provider_id for r in acked], pa.string()),
             "fields_hash": pa.array([r.fields_hash for r in acked], pa.string()),
             "identifiers": pa.array([list(r.identifiers) for r in acked], pa.list_(pa.string())),
             # a record we did not find before writing is ours; unknown (None) counts as not ours: never deleted
@@ -456,7 +455,7 @@ def _send(
     records: list[SyncRecord],
     run_id: str,
     report: SyncReport,
-    failures: dict[tuple[str, str, str], str],
+    failures: dict[tuple[str, str, str], tuple[str, bool]],
 ) -> None:
     """Sends one op's records in batches (per scope), committing each batch's state after its acknowledgement."""
     by_scope: dict[str, list[SyncRecord]] = {}
@@ -475,9 +474,7 @@ def _send(
             outcomes = {o.object_key: o for o in results}
             con.execute("begin transaction")
             if op == "remove":
-                _delete_state(
-                    con, destination, object_type, scope, [k for k, o in outcomes.items() if o.ok]
-                )
+                _delete_state(con, destination, object_type, scope, [k for k, o in outcomes.items() if o.ok])
             else:
                 _commit_written(con, destination, batch, outcomes, run_id, _now())
             con.execute("commit")
@@ -487,10 +484,16 @@ def _send(
                     report.written[op] = report.written.get(op, 0) + 1
                 else:
                     error = outcome.error if outcome else "no result for this record in the destination's answer"
-                    failures[(object_type, scope, record.object_key)] = error or "failed"
+                    retriable = bool(outcome and outcome.retriable)
+                    failures[(object_type, scope, record.object_key)] = (error or "failed", retriable)
                     report.failed.append(
-                        {"object_type": object_type, "scope": scope, "object_key": record.object_key, "op": op,
-                         "error": error}
+                        {
+                            "object_type": object_type,
+                            "scope": scope,
+                            "object_key": record.object_key,
+                            "op": op,
+                            "error": error,
+                        }
                     )
 
 
@@ -518,9 +521,7 @@ def _replace_members(
     return [*failed_removals.values(), *added]
 
 
-def _erasures(
-    con: duckdb.DuckDBPyConnection, destination: SyncDestination, run_id: str, report: SyncReport
-) -> None:
+def _erasures(con: duckdb.DuckDBPyConnection, destination: SyncDestination, run_id: str, report: SyncReport) -> None:
     """Carries out the pending erasure deletions queued for this kind of destination: deletes what this project
     wrote for the person (contacts it created, their deals; audience members it added), forgets records it
     did not create, and marks each request 'done' (or leaves it 'pending' with the reason in the ledger)."""
@@ -549,7 +550,7 @@ def _erasures(
                     where destination = ? and list_has_any(identifiers, ?) order by scope, object_key""",
                 [destination.name, list(email_hashes or [])],
             ).fetchall()
-        errors, deleted, forgotten = [], 0, 0
+        errors, deleted, forgotten, transient = [], 0, 0, True
         # deals before the contact they are associated with
         for object_type, scope, key, person, provider_id, ours in sorted(matches, key=lambda m: m[0] != DEAL):
             if not ours:
@@ -568,6 +569,7 @@ def _erasures(
                 deleted += 1
             else:
                 errors.append(f"{object_type}: {outcome.error}")
+                transient = transient and outcome.retriable
         done = not errors
         detail = (
             f"deleted {deleted} records this project wrote, forgot {forgotten} it did not create"
@@ -579,9 +581,9 @@ def _erasures(
             con.execute(f"update {ERASURE_DELETIONS} set state = 'done' where action_id = ?", [action_id])
         now = _now()
         ledger.record_intent(con, destination.name, [action_id], run_id, now)
+        state = "sent" if done else ("dead" if transient else "failed")
         ledger.mark_results(
-            con, destination.name, [(action_id, "sent" if done else "failed", detail if done else None,
-                                     None if done else detail)], now
+            con, destination.name, [(action_id, state, detail if done else None, None if done else detail)], now
         )
         con.execute("commit")
         if done:
@@ -594,7 +596,7 @@ def _mark_actions(
     con: duckdb.DuckDBPyConnection,
     destination: SyncDestination,
     actions_relation: str,
-    failures: dict[tuple[str, str, str], str],
+    failures: dict[tuple[str, str, str], tuple[str, bool]],
     run_id: str,
     report: SyncReport,
 ) -> None:
@@ -623,18 +625,18 @@ def _mark_actions(
     results = []
     for action_id, object_type, scope, key in rows:
         if object_type not in destination.object_types:
-            error = f"{destination.name} does not support {object_type} records"
+            error, retriable = f"{destination.name} does not support {object_type} records", False
         else:
-            error = failures.get((object_type, scope, key))
-        results.append((action_id, "failed" if error else "sent", None if error else f"sync:{destination.name}",
-                        error))
+            error, retriable = failures.get((object_type, scope, key), (None, False))
+        state = "sent" if error is None else ("dead" if retriable else "failed")
+        results.append((action_id, state, f"sync:{destination.name}" if error is None else None, error))
     now = _now()
     con.execute("begin transaction")
     ledger.record_intent(con, destination.name, [r[0] for r in results], run_id, now)
     ledger.mark_results(con, destination.name, results, now)
     con.execute("commit")
     report.actions_sent += sum(r[1] == "sent" for r in results)
-    report.actions_failed += sum(r[1] == "failed" for r in results)
+    report.actions_failed += sum(r[1] != "sent" for r in results)
 
 
 def sync(
@@ -654,7 +656,7 @@ def sync(
     _erasures(con, destination, run_id, report)
     # the erasures may have removed state rows the plan was built on: plan again
     report.planned = plan(con, destination, relations)
-    failures: dict[tuple[str, str, str], str] = {}
+    failures: dict[tuple[str, str, str], tuple[str, bool]] = {}
     for object_type in destination.object_types:
         for op in ("add", "update", "remove"):
             records = _records(con, destination, object_type, op)

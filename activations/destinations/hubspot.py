@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from activations.sync import CONTACT, DEAL, SyncOutcome, SyncRecord
 from activations.sync_transport import HttpResponse, JsonHttpClient, RetriesExhausted, redact
@@ -43,6 +44,7 @@ PROPERTY_NAMES = {
     "stage": "dealstage",
 }
 DEAL_TO_CONTACT = ("deals", "contacts")
+CLOCK_SKEW = timedelta(seconds=60)  # tolerated difference between our clock and HubSpot's createdAt
 
 
 def _error_text(response: HttpResponse) -> str:
@@ -68,7 +70,9 @@ class HubSpotDestination:
         customer_id_property: str = "journeys_customer_id",
         deal_name_template: str = "{pipeline} {stage} ({customer})",
         client: JsonHttpClient | None = None,
+        batch_size: int = MAX_BATCH,
     ) -> None:
+        self.batch_size = max(1, min(batch_size, MAX_BATCH))
         if not access_token:
             raise ValueError("HubSpot access token is empty (set HUBSPOT_ACCESS_TOKEN)")
         self.client = client or JsonHttpClient(base_url, {"Authorization": f"Bearer {access_token}"})
@@ -85,7 +89,7 @@ class HubSpotDestination:
         )
 
     def max_batch_size(self, object_type: str) -> int:
-        return MAX_BATCH
+        return self.batch_size
 
     # -- mapping ------------------------------------------------------------------------------------------
     def contact_properties(self, record: SyncRecord) -> dict[str, str]:
@@ -110,11 +114,11 @@ class HubSpotDestination:
         return properties
 
     # -- calls ----------------------------------------------------------------------------------------------
-    def _post(self, path: str, body: dict) -> HttpResponse | str:
+    def _post(self, path: str, body: dict) -> HttpResponse | RetriesExhausted:
         try:
             return self.client.request("POST", path, json_body=body)
         except RetriesExhausted as error:
-            return error.reason
+            return error
 
     def upsert(self, object_type: str, scope: str, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
         if object_type == CONTACT:
@@ -131,19 +135,55 @@ class HubSpotDestination:
         without_email = [r for r in records if not r.fields.get("email")]
         with_email = [r for r in records if r.fields.get("email")]
         outcomes = [
-            SyncOutcome(r.object_key, False, error="no email: HubSpot contacts are upserted by email") for r in
-            without_email
+            SyncOutcome(r.object_key, False, error="no email: HubSpot contacts are upserted by email")
+            for r in without_email
         ]
         if not with_email:
             return outcomes
         inputs = [
-            {"id": str(r.fields["email"]).strip().lower(), "idProperty": "email", "properties": self.contact_properties(r)}
+            {
+                "id": str(r.fields["email"]).strip().lower(),
+                "idProperty": "email",
+                "properties": self.contact_properties(r),
+            }
             for r in with_email
         ]
+        started = datetime.now(UTC) - CLOCK_SKEW
         response = self._post("/crm/v3/objects/contacts/batch/upsert", {"inputs": inputs})
         by_email = {str(r.fields["email"]).strip().lower(): r for r in with_email}
-        return outcomes + self._match_results(response, by_email, lambda result: (result.get("properties") or {})
-                                              .get("email", ""))
+        matched = self._match_results(
+            response, by_email, lambda result: (result.get("properties") or {}).get("email", "")
+        )
+        created_at = self._created_at(response)
+        # `new` is false on a retry of a request whose first answer was lost although that first attempt created
+        # the contact: a createdAt after this request started also makes it ours.
+        return outcomes + [
+            SyncOutcome(
+                o.object_key,
+                o.ok,
+                o.provider_id,
+                bool(o.created) or (created_at.get(o.provider_id or "", started) > started),
+                o.error,
+                o.retriable,
+            )
+            if o.ok
+            else o
+            for o in matched
+        ]
+
+    @staticmethod
+    def _created_at(response) -> dict[str, datetime]:
+        if isinstance(response, RetriesExhausted) or not isinstance(response.body, dict):
+            return {}
+        found = {}
+        for result in response.body.get("results") or []:
+            try:
+                found[str(result.get("id"))] = datetime.fromisoformat(
+                    str(result.get("createdAt")).replace("Z", "+00:00")
+                )
+            except ValueError:
+                continue
+        return found
 
     def _update_contacts(self, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
         if not records:
@@ -153,7 +193,7 @@ class HubSpotDestination:
         by_id = {r.provider_id: r for r in records}
         outcomes = self._match_results(response, by_id, lambda result: result.get("id"))
         # an update never changes who created the record: keep created=None so the state keeps its flag
-        return [SyncOutcome(o.object_key, o.ok, o.provider_id, None, o.error) for o in outcomes]
+        return [SyncOutcome(o.object_key, o.ok, o.provider_id, None, o.error, o.retriable) for o in outcomes]
 
     def _upsert_deals(self, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
         if not records:
@@ -164,9 +204,13 @@ class HubSpotDestination:
         ]
         response = self._post("/crm/v3/objects/deals/batch/upsert", {"inputs": inputs})
         by_key = {r.object_key: r for r in records}
-        outcomes = self._match_results(
-            response, by_key, lambda result: (result.get("properties") or {}).get(self.deal_id_property)
-        )
+        outcomes = [
+            # a deal keyed by our action_id was created by this project, whoever answered `new`
+            SyncOutcome(o.object_key, o.ok, o.provider_id, True if o.ok else None, o.error, o.retriable)
+            for o in self._match_results(
+                response, by_key, lambda result: (result.get("properties") or {}).get(self.deal_id_property)
+            )
+        ]
         # associate each created or found deal with its contact (idempotent: associating twice is one association)
         to_associate = [
             (o, by_key[o.object_key].parent_provider_id)
@@ -179,21 +223,24 @@ class HubSpotDestination:
             "/crm/v4/associations/deals/contacts/batch/associate/default",
             {"inputs": [{"from": {"id": o.provider_id}, "to": {"id": contact}} for o, contact in to_associate]},
         )
-        if isinstance(response, str) or response.status not in (200, 201, 207):
-            error = response if isinstance(response, str) else _error_text(response)
+        if isinstance(response, RetriesExhausted) or response.status not in (200, 201, 207):
+            retriable = isinstance(response, RetriesExhausted)
+            error = response.reason if retriable else _error_text(response)
             failed = {o.object_key for o, _ in to_associate}
             # the deal exists (its upsert is idempotent): the next run upserts it again and retries the association
             return [
-                SyncOutcome(o.object_key, False, error=f"deal written, association failed: {error}")
+                SyncOutcome(
+                    o.object_key, False, error=f"deal written, association failed: {error}", retriable=retriable
+                )
                 if o.object_key in failed
                 else o
                 for o in outcomes
             ]
         return outcomes
 
-    def _match_results(self, response: HttpResponse | str, by_key: dict, key_of) -> list[SyncOutcome]:
-        if isinstance(response, str):
-            return [SyncOutcome(r.object_key, False, error=response) for r in by_key.values()]
+    def _match_results(self, response: HttpResponse | RetriesExhausted, by_key: dict, key_of) -> list[SyncOutcome]:
+        if isinstance(response, RetriesExhausted):
+            return [SyncOutcome(r.object_key, False, error=response.reason, retriable=True) for r in by_key.values()]
         if response.status not in (200, 201, 207) or not isinstance(response.body, dict):
             error = _error_text(response)
             return [SyncOutcome(r.object_key, False, error=error) for r in by_key.values()]
@@ -206,13 +253,17 @@ class HubSpotDestination:
                 continue
             seen.add(key)
             outcomes.append(SyncOutcome(record.object_key, True, str(result.get("id")), result.get("new")))
-        batch_errors = redact("; ".join(
-            f"{e.get('category', 'error')}: {e.get('message', '')}" for e in response.body.get("errors") or []
-        ))
+        batch_errors = redact(
+            "; ".join(
+                f"{e.get('category', 'error')}: {e.get('message', '')}" for e in response.body.get("errors") or []
+            )
+        )
         for key, record in by_key.items():
             if key not in seen:
                 outcomes.append(
-                    SyncOutcome(record.object_key, False, error=f"HubSpot {response.status}: {batch_errors or 'no result'}")
+                    SyncOutcome(
+                        record.object_key, False, error=f"HubSpot {response.status}: {batch_errors or 'no result'}"
+                    )
                 )
         return outcomes
 
@@ -220,8 +271,9 @@ class HubSpotDestination:
         self, object_type: str, scope: str, records: Sequence[SyncRecord], erasure: bool = False
     ) -> list[SyncOutcome]:
         objects = {CONTACT: "contacts", DEAL: "deals"}[object_type]
-        without_id = [SyncOutcome(r.object_key, False, error="no HubSpot id recorded") for r in records
-                      if not r.provider_id]
+        without_id = [
+            SyncOutcome(r.object_key, False, error="no HubSpot id recorded") for r in records if not r.provider_id
+        ]
         records = [r for r in records if r.provider_id]
         if erasure and object_type == CONTACT:
             outcomes = []
@@ -237,9 +289,9 @@ class HubSpotDestination:
         return without_id + [self._removed(r, response) for r in records]
 
     @staticmethod
-    def _removed(record: SyncRecord, response: HttpResponse | str) -> SyncOutcome:
-        if isinstance(response, str):
-            return SyncOutcome(record.object_key, False, error=response)
+    def _removed(record: SyncRecord, response: HttpResponse | RetriesExhausted) -> SyncOutcome:
+        if isinstance(response, RetriesExhausted):
+            return SyncOutcome(record.object_key, False, error=response.reason, retriable=True)
         # 404: already gone, which is what was asked
         if response.status in (200, 204, 404):
             return SyncOutcome(record.object_key, True, record.provider_id)

@@ -138,19 +138,29 @@ class MetaAudiencesDestination:
                     "last_batch_flag": seq == len(chunks),
                     "estimated_num_total": len(rows),
                 }
-            error = self._request(method, audience_id, body, len(chunk))
+            error, retriable = self._request(method, audience_id, body, len(chunk))
             outcomes.extend(
-                SyncOutcome(records[i].object_key, error is None, created=True if error is None else None, error=error)
+                SyncOutcome(
+                    records[i].object_key,
+                    error is None,
+                    created=True if error is None else None,
+                    error=error,
+                    retriable=retriable,
+                )
                 for i in chunk
             )
         return outcomes
 
-    def _request(self, method: str, audience_id: str, body: dict, rows: int) -> str | None:
+    def _request(self, method: str, audience_id: str, body: dict, rows: int) -> tuple[str | None, bool]:
+        """(error or None, whether the error is transient)."""
         try:
             response = self.client.request(method, f"/{self.api_version}/{audience_id}/users", json_body=body)
         except RetriesExhausted as error:
-            return error.reason
-        return self._error(response, rows)
+            return error.reason, True
+        error = self._error(response, rows)
+        code = (response.body.get("error") or {}).get("code") if isinstance(response.body, dict) else None
+        throttled = code in THROTTLING_CODES
+        return error, throttled
 
     def _error(self, response: HttpResponse, rows: int) -> str | None:
         body = response.body if isinstance(response.body, dict) else {}

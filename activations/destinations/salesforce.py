@@ -55,7 +55,9 @@ class SalesforceDestination:
         custom_field_suffix: str = "__c",
         last_name_placeholder: str = "(unknown)",
         client: JsonHttpClient | None = None,
+        batch_size: int = MAX_BATCH,
     ) -> None:
+        self.batch_size = max(1, min(batch_size, MAX_BATCH))
         if not access_token:
             raise ValueError("Salesforce access token is empty (set SALESFORCE_ACCESS_TOKEN)")
         if not instance_url:
@@ -76,7 +78,7 @@ class SalesforceDestination:
         )
 
     def max_batch_size(self, object_type: str) -> int:
-        return MAX_BATCH
+        return self.batch_size
 
     def contact_record(self, record: SyncRecord) -> dict:
         fields = {
@@ -96,7 +98,7 @@ class SalesforceDestination:
                 "PATCH", f"{self.base}/composite/sobjects/Contact/{self.external_id_field}", json_body=body
             )
         except RetriesExhausted as error:
-            return [SyncOutcome(r.object_key, False, error=error.reason) for r in records]
+            return [SyncOutcome(r.object_key, False, error=error.reason, retriable=True) for r in records]
         results = self._results(response, len(records))
         if isinstance(results, str):
             return [SyncOutcome(r.object_key, False, error=results) for r in records]
@@ -112,8 +114,9 @@ class SalesforceDestination:
     ) -> list[SyncOutcome]:
         # Salesforce's delete moves records to the recycle bin; an erasure also needs the org's own purge
         # (emptying the recycle bin), which this destination does not do: stated in docs/activations.md.
-        without_id = [SyncOutcome(r.object_key, False, error="no Salesforce id recorded") for r in records
-                      if not r.provider_id]
+        without_id = [
+            SyncOutcome(r.object_key, False, error="no Salesforce id recorded") for r in records if not r.provider_id
+        ]
         records = [r for r in records if r.provider_id]
         if not records:
             return without_id
@@ -124,7 +127,7 @@ class SalesforceDestination:
                 query={"ids": ",".join(r.provider_id for r in records), "allOrNone": "false"},
             )
         except RetriesExhausted as error:
-            return without_id + [SyncOutcome(r.object_key, False, error=error.reason) for r in records]
+            return without_id + [SyncOutcome(r.object_key, False, error=error.reason, retriable=True) for r in records]
         results = self._results(response, len(records))
         if isinstance(results, str):
             return without_id + [SyncOutcome(r.object_key, False, error=results) for r in records]
