@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import socket
 import ssl
 import threading
 from collections.abc import Iterable, Sequence
@@ -98,7 +97,7 @@ class HttpTransport:
             if headers.get("connection", "").lower() == "close":
                 self.close()
             return HttpResponse(raw.status, headers, body)
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             self.close()
             raise RetriableError(f"timeout after {self.timeout_s:g}s") from exc
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
@@ -116,11 +115,14 @@ class HttpDestination:
     max_concurrency: int = 4
     honours_idempotency_key: bool = False
     timeout_s: float = 10.0
+    default_base_url: str = ""
 
-    def __init__(self, name: str, base_url: str, settings: dict | None = None) -> None:
+    def __init__(self, name: str, settings: dict | None = None, base_url: str | None = None) -> None:
         self.name = name
-        self.base_url = base_url
         self.settings = dict(settings or {})
+        self.base_url = base_url or self.settings.get("base_url") or self.default_base_url
+        if not self.base_url:
+            raise ValueError(f"destination '{name}': base_url is required (config key 'base_url')")
         for limit in ("max_batch_size", "burst", "max_concurrency"):
             if limit in self.settings:
                 setattr(self, limit, int(self.settings[limit]))

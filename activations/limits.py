@@ -55,7 +55,6 @@ class RetryPolicy:
     base_s: float = 0.5
     max_backoff_s: float = 30.0
     max_retry_after_s: float = 300.0
-    timeout_s: float = 10.0
 
     def backoff(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         ceiling = min(self.max_backoff_s, self.base_s * 2 ** (attempt - 1))

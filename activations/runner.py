@@ -246,6 +246,8 @@ def activate(
 
     def finish(is_held: bool = False) -> ActivationReport:
         report.duration_s = round(time.monotonic() - started, 3)
+        if dry_run:  # a preview writes nothing
+            return report
         ledger.record_run(
             con,
             run_id=run_id,

@@ -18,9 +18,18 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 FAULTS = ("429", "500", "stall", "drop")
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Clients that time out or are killed reset their connections: expected here, not worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,8 @@ class LocalApi:
 
     name = "local"
     # what a 429 / 500 looks like for this API (subclasses override with the documented error body)
-    rate_limited_body: Any = {"error": "rate limited"}
-    server_error_body: Any = {"error": "internal error"}
+    rate_limited_body: ClassVar[Any] = {"error": "rate limited"}
+    server_error_body: ClassVar[Any] = {"error": "internal error"}
 
     def __init__(
         self,
@@ -152,7 +161,7 @@ class LocalApi:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True, name=f"{self.name}-server").start()
 
@@ -174,10 +183,12 @@ class LocalApi:
     def _serve(self, handler: BaseHTTPRequestHandler, request: Request) -> None:
         fault = self._draw_fault()
         if fault == "429":
-            self._write(handler, Reply.json(429, self.rate_limited_body, **{"Retry-After": str(self.retry_after_s)}))
+            self._write(
+                handler, self._fault_reply(429, self.rate_limited_body, {"Retry-After": str(self.retry_after_s)})
+            )
             return
         if fault == "500":
-            self._write(handler, Reply.json(500, self.server_error_body))
+            self._write(handler, self._fault_reply(500, self.server_error_body, {}))
             return
         if fault == "stall":
             time.sleep(self.stall_s)
@@ -191,6 +202,12 @@ class LocalApi:
             self._drop(handler)
             return
         self._write(handler, reply)
+
+    @staticmethod
+    def _fault_reply(status: int, body: Any, headers: dict[str, str]) -> Reply:
+        if isinstance(body, str):
+            return Reply(status, body.encode(), content_type="text/plain", headers=headers)
+        return Reply.json(status, body, **headers)
 
     def _process_once(self, request: Request) -> Reply:
         if self._slots:
