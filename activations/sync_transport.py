@@ -61,13 +61,14 @@ class JsonHttpClient:
         base_url: str,
         headers: Mapping[str, str],
         retry: RetryPolicy | None = None,
+        timeout_s: float = 10.0,
         requests_per_second: float = 10.0,
         burst: int = 10,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
-        self.transport = HttpTransport(base_url, self.retry.timeout_s)
+        self.transport = HttpTransport(base_url, timeout_s)
         self.headers = dict(headers)
         self.bucket = TokenBucket(requests_per_second, burst, sleep=sleep)
         self.sleep = sleep
@@ -106,10 +107,8 @@ class JsonHttpClient:
                 retry_after is not None and retry_after > self.retry.max_retry_after_s
             ):
                 break
+            # the sync sends one request at a time, so waiting here holds the whole destination back
             wait = self.retry.backoff(attempt, retry_after, self.rng)
-            if retry_after is not None:
-                # the whole destination waits, not just this request (same as the core's runner)
-                self.bucket.pause_until(time.monotonic() + retry_after)
             self.stats.retries += 1
             self.stats.waited_s += wait
             log.info("%s %s: %s, retry %d in %.2fs", method, path.split("?")[0], reason, attempt, wait)

@@ -26,7 +26,7 @@ from tests.local_apis.salesforce import SalesforceApi
 T0 = datetime(2026, 11, 1, 9, 0)
 AUDIENCE = "browse_abandoners_retargeting"
 AUDIENCE_ID = "2384001"
-FAST_RETRY = RetryPolicy(max_attempts=10, base_s=0.005, max_backoff_s=0.05, max_retry_after_s=5, timeout_s=0.3)
+FAST_RETRY = RetryPolicy(max_attempts=10, base_s=0.005, max_backoff_s=0.05, max_retry_after_s=5)
 
 
 class Warehouse:
@@ -149,6 +149,7 @@ def _client(api, token: str, rng_seed: int = 0) -> JsonHttpClient:
         api.url,
         {"Authorization": f"Bearer {token}"},
         retry=FAST_RETRY,
+        timeout_s=0.3,
         requests_per_second=1000,
         burst=100,
         rng=random.Random(rng_seed),
@@ -237,7 +238,7 @@ def test_unknown_audience_fails_the_action_with_the_reason(meta):
     action = wh.action("c1", "add_other", {"kind": "audience", "operation": "add", "audience": "no_such"}, T0)
     wh.sync(destination)
     state, error = wh.ledger()[action]
-    assert state == "failed" and "no_such" in error and "META_AUDIENCE_IDS" in error
+    assert state == "failed" and "no_such" in error and "audience_ids" in error
 
 
 def test_identifier_hashing_in_sql_equals_python():
@@ -461,3 +462,69 @@ def test_every_change_arrives_once_under_faults():
             extra = sum(n - 1 for n in api.delivery_counts().values())
             assert extra <= api.injected["drop_after_accept"] * 10, (extra, summary)
             print(api.name, summary, "repeated deliveries:", extra)
+
+
+def test_meta_session_fields_when_an_upload_spans_several_requests():
+    with MetaApi(audience_ids=(AUDIENCE_ID,)) as api:
+        destination = MetaAudiencesDestination(
+            "EAAtesttoken", {AUDIENCE: AUDIENCE_ID}, max_rows_per_request=3, client=_client(api, "EAAtesttoken")
+        )
+        wh = Warehouse()
+        for i in range(7):
+            wh.customer(f"c{i}", f"c{i}@example.com")
+            wh.add_to_audience(f"c{i}")
+        wh.sync(destination)
+        assert list(api.sessions.values()) == [[1, 2, 3]] and len(api.members[AUDIENCE_ID]) == 7
+
+
+def test_retry_after_is_honoured_and_exhausted_retries_leave_the_action_dead():
+    waits: list[float] = []
+    with HubSpotApi(fault_rate=1.0, faults=("429",), retry_after_s=2) as api:
+        client = JsonHttpClient(
+            api.url,
+            {"Authorization": "Bearer pat-test-token"},
+            retry=RetryPolicy(max_attempts=3, base_s=0.01, max_backoff_s=0.02),
+            sleep=waits.append,
+        )
+        destination = HubSpotDestination("pat-test-token", client=client)
+        wh = Warehouse()
+        wh.customer("c1", "ann@example.com")
+        action = wh.upsert_contact("c1")
+        wh.sync(destination)
+    assert len(waits) == 2 and min(waits) >= 2.0  # 3 attempts: each retry waited at least the Retry-After
+    state, error = wh.ledger()[action]
+    assert state == "dead" and "HTTP 429" in error and "pat-test-token" not in error
+    assert api.summary()["accepted_requests"] == 0
+
+
+def test_destinations_build_from_the_activations_config(tmp_path, monkeypatch):
+    from activations.config import load_config
+
+    config = tmp_path / "destinations.yml"
+    config.write_text(
+        """
+routes:
+  - {when: {destination: crm}, send_to: hubspot}
+  - {when: {destination: audience}, send_to: meta}
+destinations:
+  hubspot: {type: hubspot, access_token_env: TEST_HUBSPOT_TOKEN, base_url: "http://127.0.0.1:9"}
+  salesforce: {type: salesforce, base_url: "http://127.0.0.1:9"}
+  meta: {type: meta_audiences, audience_ids: {browse_abandoners_retargeting: 2384001}}
+"""
+    )
+    monkeypatch.setenv("TEST_HUBSPOT_TOKEN", "pat-x")
+    monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", "00Dx")
+    monkeypatch.setenv("META_ACCESS_TOKEN", "EAAx")
+    loaded = load_config(config)
+    hubspot = loaded.build("hubspot", tmp_path)
+    meta = loaded.build("meta", tmp_path)
+    assert (hubspot.name, hubspot.kind, meta.name, meta.audience_ids) == (
+        "hubspot",
+        "crm",
+        "meta",
+        {AUDIENCE: "2384001"},
+    )
+    assert loaded.build("salesforce", tmp_path).base == "/services/data/v62.0"
+    monkeypatch.delenv("META_ACCESS_TOKEN")
+    with pytest.raises(RuntimeError, match="META_ACCESS_TOKEN"):
+        loaded.build("meta", tmp_path)

@@ -23,10 +23,10 @@ HubSpot has no idempotency-key header; the upsert keys (email, journeys_action_i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from activations.credentials import from_env
 from activations.sync import CONTACT, DEAL, SyncOutcome, SyncRecord
 from activations.sync_transport import HttpResponse, JsonHttpClient, RetriesExhausted, redact
 
@@ -71,22 +71,34 @@ class HubSpotDestination:
         deal_name_template: str = "{pipeline} {stage} ({customer})",
         client: JsonHttpClient | None = None,
         batch_size: int = MAX_BATCH,
+        requests_per_second: float = 10.0,
     ) -> None:
         self.batch_size = max(1, min(batch_size, MAX_BATCH))
         if not access_token:
             raise ValueError("HubSpot access token is empty (set HUBSPOT_ACCESS_TOKEN)")
-        self.client = client or JsonHttpClient(base_url, {"Authorization": f"Bearer {access_token}"})
+        # HubSpot private apps: 100 (Free/Starter) to 190 requests per 10 s; 10/s by default, configurable
+        self.client = client or JsonHttpClient(
+            base_url, {"Authorization": f"Bearer {access_token}"}, requests_per_second=requests_per_second
+        )
         self.deal_id_property = deal_id_property
         self.customer_id_property = customer_id_property
         self.deal_name_template = deal_name_template
 
     @classmethod
-    def from_env(cls, **kwargs) -> HubSpotDestination:
-        return cls(
-            access_token=os.environ.get("HUBSPOT_ACCESS_TOKEN", ""),
-            base_url=os.environ.get("HUBSPOT_BASE_URL", DEFAULT_BASE_URL),
-            **kwargs,
+    def from_settings(cls, name: str, settings: dict | None = None) -> HubSpotDestination:
+        """From the destination's block of the activations config (credentials: the env variable it names)."""
+        settings = dict(settings or {})
+        destination = cls(
+            access_token=from_env(name, settings, "access_token_env", "HUBSPOT_ACCESS_TOKEN"),
+            base_url=settings.get("base_url", DEFAULT_BASE_URL),
+            deal_id_property=settings.get("deal_id_property", "journeys_action_id"),
+            customer_id_property=settings.get("customer_id_property", "journeys_customer_id"),
+            client=None,
+            batch_size=int(settings.get("max_batch_size", MAX_BATCH)),
+            requests_per_second=float(settings.get("requests_per_second", 10.0)),
         )
+        destination.name = name
+        return destination
 
     def max_batch_size(self, object_type: str) -> int:
         return self.batch_size
@@ -302,3 +314,6 @@ def _text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+DESTINATION = HubSpotDestination.from_settings

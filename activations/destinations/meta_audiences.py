@@ -20,8 +20,8 @@ Audiences"):
 Adding a member twice or removing an absent one changes nothing, so every request is idempotent; Meta has
 no idempotency key and does not say which rows were invalid (only counts and samples of hashes), so a batch
 is acknowledged as a whole when num_received equals the rows sent.
-Journey audiences are names (browse_abandoners_retargeting); META_AUDIENCE_IDS maps them to audience ids:
-"name=123,other=456".
+Journey audiences are names (browse_abandoners_retargeting); the config's `audience_ids` (or the environment
+variable META_AUDIENCE_IDS="name=123,other=456") maps them to Meta audience ids.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 
+from activations.credentials import from_env
 from activations.sync import AUDIENCE_MEMBER, SyncOutcome, SyncRecord
 from activations.sync_transport import HttpResponse, JsonHttpClient, RetriesExhausted, redact
 
@@ -96,14 +97,22 @@ class MetaAudiencesDestination:
         self.last_counts: dict[str, int] = {"num_received": 0, "num_invalid_entries": 0}
 
     @classmethod
-    def from_env(cls, **kwargs) -> MetaAudiencesDestination:
-        return cls(
-            access_token=os.environ.get("META_ACCESS_TOKEN", ""),
-            audience_ids=parse_audience_ids(os.environ.get("META_AUDIENCE_IDS", "")),
-            base_url=os.environ.get("META_GRAPH_BASE_URL", DEFAULT_BASE_URL),
-            api_version=os.environ.get("META_GRAPH_API_VERSION", "v21.0"),
-            **kwargs,
+    def from_settings(cls, name: str, settings: dict | None = None) -> MetaAudiencesDestination:
+        """From the destination's block of the activations config: `audience_ids` maps journey audience names
+        to Meta audience ids (or META_AUDIENCE_IDS="name=id,..." in the environment); the token from the env."""
+        settings = dict(settings or {})
+        audience_ids = settings.get("audience_ids") or parse_audience_ids(os.environ.get("META_AUDIENCE_IDS", ""))
+        if not isinstance(audience_ids, dict) or not all(str(v).isdigit() for v in audience_ids.values()):
+            raise ValueError(f"destination '{name}': audience_ids must map audience names to numeric Meta ids")
+        destination = cls(
+            access_token=from_env(name, settings, "access_token_env", "META_ACCESS_TOKEN"),
+            audience_ids={str(k): str(v) for k, v in audience_ids.items()},
+            base_url=settings.get("base_url", DEFAULT_BASE_URL),
+            api_version=str(settings.get("api_version", "v21.0")),
+            max_rows_per_request=int(settings.get("max_batch_size", MAX_ROWS_PER_REQUEST)),
         )
+        destination.name = name
+        return destination
 
     def max_batch_size(self, object_type: str) -> int:
         # the sync hands over up to 10 batches at once; this module splits them into session requests
@@ -123,7 +132,7 @@ class MetaAudiencesDestination:
     def _send(self, method: str, scope: str, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
         audience_id = self._audience_id(scope)
         if audience_id is None:
-            error = f"audience {scope!r} has no Meta audience id (add it to META_AUDIENCE_IDS)"
+            error = f"audience {scope!r} has no Meta audience id (add it to audience_ids in the config)"
             return [SyncOutcome(r.object_key, False, error=error) for r in records]
         rows = [list(r.identifiers) + [""] * (len(SCHEMA) - len(r.identifiers)) for r in records]
         chunks = [range(i, min(i + self.max_rows, len(rows))) for i in range(0, len(rows), self.max_rows)]
@@ -178,3 +187,6 @@ class MetaAudiencesDestination:
             f"Meta {response.status} {prefix}{error.get('type', '')} code {code}"
             f"{'/' + str(error['error_subcode']) if error.get('error_subcode') else ''}: {error.get('message', '')}"
         )
+
+
+DESTINATION = MetaAudiencesDestination.from_settings

@@ -19,9 +19,9 @@ Not built: deals (Opportunity) for Salesforce; create_deal actions routed here a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
+from activations.credentials import from_env
 from activations.sync import CONTACT, SyncOutcome, SyncRecord
 from activations.sync_transport import HttpResponse, JsonHttpClient, RetriesExhausted, redact
 
@@ -69,13 +69,23 @@ class SalesforceDestination:
         self.last_name_placeholder = last_name_placeholder
 
     @classmethod
-    def from_env(cls, **kwargs) -> SalesforceDestination:
-        return cls(
-            access_token=os.environ.get("SALESFORCE_ACCESS_TOKEN", ""),
-            instance_url=os.environ.get("SALESFORCE_INSTANCE_URL", ""),
-            api_version=os.environ.get("SALESFORCE_API_VERSION", "62.0"),
-            **kwargs,
+    def from_settings(cls, name: str, settings: dict | None = None) -> SalesforceDestination:
+        """From the destination's block of the activations config: base_url is the org's instance URL (or the
+        env variable named by instance_url_env, default SALESFORCE_INSTANCE_URL); the token from the env."""
+        settings = dict(settings or {})
+        instance_url = settings.get("base_url") or from_env(
+            name, settings, "instance_url_env", "SALESFORCE_INSTANCE_URL"
         )
+        destination = cls(
+            access_token=from_env(name, settings, "access_token_env", "SALESFORCE_ACCESS_TOKEN"),
+            instance_url=instance_url,
+            api_version=str(settings.get("api_version", "62.0")),
+            external_id_field=settings.get("external_id_field", "Journeys_Customer_Id__c"),
+            last_name_placeholder=settings.get("last_name_placeholder", "(unknown)"),
+            batch_size=int(settings.get("max_batch_size", MAX_BATCH)),
+        )
+        destination.name = name
+        return destination
 
     def max_batch_size(self, object_type: str) -> int:
         return self.batch_size
@@ -156,3 +166,6 @@ class SalesforceDestination:
 
 def _custom_field(name: str, suffix: str) -> str:
     return "_".join(part.capitalize() for part in name.split("_")) + suffix
+
+
+DESTINATION = SalesforceDestination.from_settings
