@@ -3,12 +3,14 @@
 /services/data/vXX.X/composite/sobjects?ids=...), answering as the REST API guide documents: 200 with one
 result per record in request order ({id, success, errors, created} / {id, success, errors}); 400 for a
 malformed request; 401 [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}].
-`Reply.delivered` names the external ids a request wrote.
+`Reply.delivered` names what a request did: "upsert:<external id>:<digest of the fields>", "delete:<id>".
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -89,7 +91,9 @@ class SalesforceApi(LocalApi):
                 record_id = f"003{next(self._ids):015d}"
                 self.contacts[record_id] = fields
                 results.append({"id": record_id, "success": True, "errors": [], "created": True})
-            delivered.append(str(key))
+            # the same write repeated counts as a repeat; a write with changed fields is a new delivery
+            digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+            delivered.append(f"upsert:{key}:{digest}")
         return Reply.json(200, results, delivered=delivered)
 
     def _delete(self, ids: list[str]) -> Reply:
@@ -107,7 +111,7 @@ class SalesforceApi(LocalApi):
                 continue
             self.deleted.append(record_id)
             results.append({"id": record_id, "success": True, "errors": []})
-            delivered.append(record_id)
+            delivered.append(f"delete:{record_id}")
         return Reply.json(200, results, delivered=delivered)
 
     @staticmethod
