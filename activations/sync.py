@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,17 +98,62 @@ class SyncReport:
     destination: str
     planned: dict[str, int] = field(default_factory=dict)  # op -> records
     written: dict[str, int] = field(default_factory=dict)  # op -> records acknowledged
-    failed: list[dict] = field(default_factory=list)  # {object_type, scope, object_key, op, error}
+    failed_records: list[dict] = field(default_factory=list)  # {object_type, scope, object_key, op, error}
     released: int = 0  # records someone else created that left the desired state: forgotten, not deleted
     erasures_done: int = 0
     erasures_failed: int = 0
     actions_sent: int = 0
-    actions_failed: int = 0
+    actions_failed: int = 0  # refused with a final error
+    actions_dead: int = 0  # only retriable errors until the attempts ran out: tried again next run
     dry_run: bool = False
+
+    requests: int = 0
+    retried: int = 0
+    duration_s: float = 0.0
 
     @property
     def requests_needed(self) -> int:
         return sum(v for k, v in self.planned.items() if k != "release")
+
+    # The names of activations.types.ActivationReport, so an activation asset can report a sync like a send.
+    @property
+    def candidates(self) -> int:
+        return self.actions_sent + self.actions_failed + self.actions_dead
+
+    @property
+    def sent(self) -> int:
+        return self.actions_sent
+
+    @property
+    def failed(self) -> int:
+        return self.actions_failed
+
+    @property
+    def dead(self) -> int:
+        return self.actions_dead
+
+    already_sent = 0
+    resolved_in_flight = 0
+    resent_in_flight = 0
+    held_by_volume_cap = False
+    hold_id = None
+    volume_cap = None
+
+    @property
+    def samples(self) -> list[dict]:
+        return [{"planned": self.planned, "written": self.written}]
+
+    @property
+    def failure_reasons(self) -> dict[str, int]:
+        reasons: dict[str, int] = {}
+        for failure in self.failed_records:
+            reasons[failure["error"]] = reasons.get(failure["error"], 0) + 1
+        return reasons
+
+
+def is_sync_destination(destination: object) -> bool:
+    """Destinations synced by diff (activations.sync.sync) rather than sent by activations.runner.activate."""
+    return hasattr(destination, "upsert") and getattr(destination, "kind", None) in ("crm", "audience")
 
 
 def _now() -> datetime:
@@ -486,7 +532,7 @@ def _send(
                     error = outcome.error if outcome else "no result for this record in the destination's answer"
                     retriable = bool(outcome and outcome.retriable)
                     failures[(object_type, scope, record.object_key)] = (error or "failed", retriable)
-                    report.failed.append(
+                    report.failed_records.append(
                         {
                             "object_type": object_type,
                             "scope": scope,
@@ -636,7 +682,8 @@ def _mark_actions(
     ledger.mark_results(con, destination.name, results, now)
     con.execute("commit")
     report.actions_sent += sum(r[1] == "sent" for r in results)
-    report.actions_failed += sum(r[1] != "sent" for r in results)
+    report.actions_failed += sum(r[1] == "failed" for r in results)
+    report.actions_dead += sum(r[1] == "dead" for r in results)
 
 
 def sync(
@@ -649,6 +696,9 @@ def sync(
 ) -> SyncReport:
     """One diff sync of `destination` (see the module docstring for the steps)."""
     ledger.ensure_ledger(con)
+    started = time.monotonic()
+    stats = getattr(getattr(destination, "client", None), "stats", None)
+    requests_before, retries_before = (stats.requests, stats.retries) if stats else (0, 0)
     report = SyncReport(destination=destination.name, dry_run=dry_run)
     report.planned = plan(con, destination, relations)
     if dry_run:
@@ -672,12 +722,16 @@ def sync(
             con.execute("commit")
             report.released += len(keys)
     _mark_actions(con, destination, actions_relation, failures, run_id, report)
+    if stats:
+        report.requests = stats.requests - requests_before
+        report.retried = stats.retries - retries_before
+    report.duration_s = round(time.monotonic() - started, 3)
     log.info(
         "%s: planned %s, written %s, %d failed, %d released, erasures %d done / %d failed",
         destination.name,
         report.planned,
         report.written,
-        len(report.failed),
+        len(report.failed_records),
         report.released,
         report.erasures_done,
         report.erasures_failed,

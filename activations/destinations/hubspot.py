@@ -47,13 +47,13 @@ DEAL_TO_CONTACT = ("deals", "contacts")
 CLOCK_SKEW = timedelta(seconds=60)  # tolerated difference between our clock and HubSpot's createdAt
 
 
-def _error_text(response: HttpResponse) -> str:
+def _error_text(response: HttpResponse, known: Sequence[str] = ()) -> str:
     body = response.body
     if isinstance(body, dict):
         messages = [body.get("message")] + [e.get("message") for e in body.get("errors") or [] if isinstance(e, dict)]
         text = "; ".join(m for m in messages if m)
         category = body.get("category")
-        return redact(f"HubSpot {response.status}{f' {category}' if category else ''}: {text or 'no message'}")
+        return redact(f"HubSpot {response.status}{f' {category}' if category else ''}: {text or 'no message'}", known)
     return f"HubSpot {response.status}"
 
 
@@ -254,7 +254,7 @@ class HubSpotDestination:
         if isinstance(response, RetriesExhausted):
             return [SyncOutcome(r.object_key, False, error=response.reason, retriable=True) for r in by_key.values()]
         if response.status not in (200, 201, 207) or not isinstance(response.body, dict):
-            error = _error_text(response)
+            error = _error_text(response, _values(by_key.values()))
             return [SyncOutcome(r.object_key, False, error=error) for r in by_key.values()]
         outcomes, seen = [], set()
         for result in response.body.get("results") or []:
@@ -268,7 +268,8 @@ class HubSpotDestination:
         batch_errors = redact(
             "; ".join(
                 f"{e.get('category', 'error')}: {e.get('message', '')}" for e in response.body.get("errors") or []
-            )
+            ),
+            [*_values(by_key.values()), *map(str, by_key)],
         )
         for key, record in by_key.items():
             if key not in seen:
@@ -308,6 +309,11 @@ class HubSpotDestination:
         if response.status in (200, 204, 404):
             return SyncOutcome(record.object_key, True, record.provider_id)
         return SyncOutcome(record.object_key, False, error=_error_text(response))
+
+
+def _values(records) -> list[str]:
+    """The values a batch carried (emails, names, ids): removed from the API's error messages, which quote them."""
+    return [str(v) for r in records for v in (*r.fields.values(), r.object_key) if v is not None]
 
 
 def _text(value) -> str:

@@ -36,9 +36,10 @@ FIELD_NAMES = {
 ALREADY_GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
 
-def _errors_text(errors) -> str:
+def _errors_text(errors, known: Sequence[str] = ()) -> str:
+    """The API's errors, with the values the records carried removed (Salesforce quotes field values)."""
     parts = [f"{e.get('statusCode') or e.get('errorCode')}: {e.get('message', '')}" for e in errors or []]
-    return redact("; ".join(parts) or "no error detail")
+    return redact("; ".join(parts) or "no error detail", known)
 
 
 class SalesforceDestination:
@@ -115,7 +116,11 @@ class SalesforceDestination:
         return [
             SyncOutcome(r.object_key, True, result.get("id"), result.get("created"))
             if result.get("success")
-            else SyncOutcome(r.object_key, False, error=f"Salesforce: {_errors_text(result.get('errors'))}")
+            else SyncOutcome(
+                r.object_key,
+                False,
+                error=f"Salesforce: {_errors_text(result.get('errors'), [str(v) for v in r.fields.values() if v])}",
+            )
             for r, result in zip(records, results, strict=True)
         ]
 

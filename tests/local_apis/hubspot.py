@@ -145,7 +145,9 @@ class HubSpotApi(LocalApi):
             key = str(item.get("id", "")).lower()
             if item["idProperty"] == "email":
                 if "@" not in key:
-                    errors.append(self._validation_error("Property values were not valid: email", {"id": [key]}))
+                    detail = f'[{{"isValid":false,"message":"Email address {key} is invalid","error":"INVALID_EMAIL",'
+                    detail += '"name":"email"}]'
+                    errors.append(self._validation_error(f"Property values were not valid: {detail}", {"id": [key]}))
                     continue
                 found = self.contact_by_email(key)
             else:
