@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 from activations.errors import is_retriable_status, is_success, parse_retry_after, redact
 from activations.types import RetriableError, Row, RowOutcome
 
+# statuses by which an API refuses what a request carries (bad request, too large, unprocessable)
+PAYLOAD_REFUSALS = frozenset({400, 413, 422})
+
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -182,4 +185,6 @@ class HttpDestination:
         message = redact(f"HTTP {response.status}: {self.error_message(response)}", known)
         if is_retriable_status(response.status):
             raise RetriableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
-        return [RowOutcome(row["action_id"], "failed", error=message, whole_request=True) for row in rows]
+        # a refusal of the payload (not of the credentials or the URL) may be caused by one row: let the core halve
+        whole_request = response.status in PAYLOAD_REFUSALS
+        return [RowOutcome(row["action_id"], "failed", error=message, whole_request=whole_request) for row in rows]

@@ -80,23 +80,31 @@ class LocalApi:
         stall_s: float = 1.5,
         service_time_s: float = 0.0,
         workers: int | None = None,
+        scripted_faults: tuple[str | None, ...] = (),
     ) -> None:
         self.fault_rate = fault_rate
+        self.reset(fault_rate, scripted_faults, seed)
         self.faults = faults
         self.retry_after_s = retry_after_s
         self.stall_s = stall_s
         # fixed time per request, and at most `workers` requests processed at once: a server with a capacity
         self.service_time_s = service_time_s
         self._slots = threading.BoundedSemaphore(workers) if workers else None
-        self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    def reset(self, fault_rate: float = 0.0, scripted_faults: tuple[str | None, ...] = (), seed: int = 0) -> None:
+        """Forget every request and set the faults anew (one server can serve several tests)."""
+        self.fault_rate = fault_rate
+        # faults for the first requests, in order (None: answer normally), before the random ones
+        self._script = list(scripted_faults)
+        self._rng = random.Random(seed)
         self.accepted: list[Accepted] = []
         self.injected: Counter[str] = Counter()
         self.received = 0
         self.rejected: list[tuple[int, str]] = []  # 4xx answers the API gave: (status, body)
         self.deduplicated = 0
         self._replies_by_key: dict[str, Reply] = {}
-        self._server: ThreadingHTTPServer | None = None
 
     # -- what a server module writes ---------------------------------------------------------------------------
     def process(self, request: Request) -> Reply:
@@ -163,7 +171,9 @@ class LocalApi:
 
         self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name=f"{self.name}-server").start()
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name=f"{self.name}-server"
+        ).start()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -174,6 +184,11 @@ class LocalApi:
     def _draw_fault(self) -> str | None:
         with self._lock:
             self.received += 1
+            if self._script:
+                fault = self._script.pop(0)
+                if fault:
+                    self.injected[fault] += 1
+                return fault
             if self.fault_rate and self._rng.random() < self.fault_rate:
                 fault = self._rng.choice(self.faults)
                 self.injected[fault] += 1
@@ -224,10 +239,10 @@ class LocalApi:
             with self._lock:
                 if 200 <= reply.status < 300:
                     self.accepted.append(Accepted(key, tuple(reply.delivered), time.monotonic()))
-                    if key is not None:
-                        self._replies_by_key[key] = reply
                 elif 400 <= reply.status < 500:
                     self.rejected.append((reply.status, reply.body.decode(errors="replace")))
+                if key is not None and reply.status < 500:  # a repeated key gets the first final answer
+                    self._replies_by_key[key] = reply
             return reply
         finally:
             if self._slots:

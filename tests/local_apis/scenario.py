@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import yaml
 
 from tests.local_apis.fcm import FcmApi
@@ -100,20 +101,26 @@ def expected_refusals() -> dict[str, str]:
     }
 
 
-def write_actions(warehouse: Path) -> list[dict]:
+def write_actions(warehouse: Path | duckdb.DuckDBPyConnection) -> list[dict]:
     rows = scenario_rows()
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("create schema if not exists scenario")
-        con.execute(
-            f"""create or replace table {ACTIONS_TABLE} (action_id varchar, customer_id varchar, journey_id varchar,
-            journey_version integer, node_id varchar, action_kind varchar, channel varchar, destination varchar,
-            purpose varchar, template varchar, address varchar, email varchar, payload_fields json)"""
-        )
-        con.executemany(
-            f"insert into {ACTIONS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [list(r.values()) for r in rows],
-        )
+    if isinstance(warehouse, duckdb.DuckDBPyConnection):
+        _insert(warehouse, rows)
+    else:
+        with duckdb.connect(str(warehouse)) as con:
+            _insert(con, rows)
     return rows
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    con.execute("create schema if not exists scenario")
+    con.register("scenario_rows", pa.Table.from_pylist(rows))
+    try:
+        con.execute(
+            f"""create or replace table {ACTIONS_TABLE} as
+            select * replace (cast(payload_fields as json) as payload_fields) from scenario_rows"""
+        )
+    finally:
+        con.unregister("scenario_rows")
 
 
 @dataclass

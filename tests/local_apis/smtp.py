@@ -28,15 +28,18 @@ class LocalSmtp:
     name = "smtp"
 
     def __init__(self, fault_rate: float = 0.0, seed: int = 0, faults: tuple[str, ...] = SMTP_FAULTS) -> None:
-        self.fault_rate = fault_rate
         self.faults = faults
-        self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self._server: socketserver.ThreadingTCPServer | None = None
+        self.reset(fault_rate, seed)
+
+    def reset(self, fault_rate: float = 0.0, seed: int = 0) -> None:
+        self.fault_rate = fault_rate
+        self._rng = random.Random(seed)
         self.accepted: list[Accepted] = []
         self.injected: Counter[str] = Counter()
         self.received = 0
         self.rejected: list[tuple[int, str]] = []
-        self._server: socketserver.ThreadingTCPServer | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -138,7 +141,7 @@ class LocalSmtp:
 
         self._server = QuietTcpServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="smtp-server").start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="smtp-server").start()
         return self
 
     def __exit__(self, *exc) -> None:
