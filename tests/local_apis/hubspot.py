@@ -137,32 +137,37 @@ class HubSpotApi(LocalApi):
 
     def _upsert_contacts(self, body: dict) -> Reply:
         results, errors, delivered = [], [], []
+        # unique-property indexes, built once per request (a scan per input made large syncs quadratic)
+        index = {
+            "email": {p.get("email", "").lower(): i for i, p in self.contacts.items() if p.get("email")},
+            self.customer_id_property: {
+                p[self.customer_id_property]: i for i, p in self.contacts.items() if p.get(self.customer_id_property)
+            },
+        }
         for item in body["inputs"]:
             if item.get("idProperty") != "email" and item.get("idProperty") != self.customer_id_property:
                 errors.append(self._validation_error(f"{item.get('idProperty')} is not a unique property", {}))
                 continue
             properties = {k: str(v) for k, v in (item.get("properties") or {}).items()}
             key = str(item.get("id", "")).lower()
-            if item["idProperty"] == "email":
-                if "@" not in key:
-                    detail = f'[{{"isValid":false,"message":"Email address {key} is invalid","error":"INVALID_EMAIL",'
-                    detail += '"name":"email"}]'
-                    errors.append(self._validation_error(f"Property values were not valid: {detail}", {"id": [key]}))
-                    continue
-                found = self.contact_by_email(key)
-            else:
-                found = next(
-                    ((i, p) for i, p in self.contacts.items() if p.get(self.customer_id_property) == key), None
-                )
+            if item["idProperty"] == "email" and "@" not in key:
+                detail = f'[{{"isValid":false,"message":"Email address {key} is invalid","error":"INVALID_EMAIL",'
+                detail += '"name":"email"}]'
+                errors.append(self._validation_error(f"Property values were not valid: {detail}", {"id": [key]}))
+                continue
+            found = index[item["idProperty"]].get(key)
             if found:
-                record_id, existing = found
+                existing = self.contacts[found]
                 existing.update(properties)
-                results.append(self._result(record_id, existing, new=False))
+                results.append(self._result(found, existing, new=False))
             else:
                 record_id = self._new_id()
                 properties.setdefault(item["idProperty"], key)
                 self.contacts[record_id] = properties
                 results.append(self._result(record_id, properties, new=True))
+                for name, values in index.items():
+                    if properties.get(name):
+                        values[properties[name].lower() if name == "email" else properties[name]] = record_id
             delivered.append(f"upsert:{properties.get(self.customer_id_property, key)}")
         return self._batch_reply(results, errors, delivered)
 
@@ -187,6 +192,7 @@ class HubSpotApi(LocalApi):
 
     def _upsert_deals(self, body: dict) -> Reply:
         results, errors, delivered = [], [], []
+        by_key = {p.get(self.deal_id_property): i for i, p in self.deals.items()}
         for item in body["inputs"]:
             if item.get("idProperty") != self.deal_id_property:
                 errors.append(self._validation_error(f"{item.get('idProperty')} is not a unique property", {}))
@@ -194,13 +200,14 @@ class HubSpotApi(LocalApi):
             key = str(item.get("id"))
             properties = {k: str(v) for k, v in (item.get("properties") or {}).items()}
             properties[self.deal_id_property] = key
-            found = next((i for i, p in self.deals.items() if p.get(self.deal_id_property) == key), None)
+            found = by_key.get(key)
             if found:
                 self.deals[found].update(properties)
                 results.append(self._result(found, self.deals[found], new=False))
             else:
                 record_id = self._new_id()
                 self.deals[record_id] = properties
+                by_key[key] = record_id
                 results.append(self._result(record_id, properties, new=True))
             delivered.append(f"deal:{key}")
         return self._batch_reply(results, errors, delivered)
