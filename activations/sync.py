@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from activations import ledger
+from activations.volume import VolumeCap, check_volume
 
 log = logging.getLogger(__name__)
 
@@ -693,19 +694,58 @@ def sync(
     relations: dict[str, str] | None = None,
     actions_relation: str = "policy.actions_due",
     dry_run: bool = False,
+    volume_cap: VolumeCap | None = None,
 ) -> SyncReport:
-    """One diff sync of `destination` (see the module docstring for the steps)."""
+    """One diff sync of `destination` (see the module docstring for the steps).
+
+    `volume_cap` (the core's safety cap) is applied to the size of the diff: a diff far above the recent normal,
+    such as an upstream table that came back empty and would remove every member and contact, is held (nothing
+    sent, nothing marked) until a person approves it (`python -m activations.cli approve`). Erasure deletions
+    are not held."""
     ledger.ensure_ledger(con)
     started = time.monotonic()
     stats = getattr(getattr(destination, "client", None), "stats", None)
     requests_before, retries_before = (stats.requests, stats.retries) if stats else (0, 0)
     report = SyncReport(destination=destination.name, dry_run=dry_run)
     report.planned = plan(con, destination, relations)
-    if dry_run:
+    started_at = _now()
+
+    def finish(is_held: bool = False) -> SyncReport:
+        ledger.record_run(
+            con,
+            run_id=run_id,
+            destination=destination.name,
+            started_at=started_at,
+            finished_at=_now(),
+            due=report.requests_needed,  # the history the volume cap compares with is in diff records
+            sent=sum(report.written.values()),
+            failed=len(report.failed_records),
+            dead=report.actions_dead,
+            retried=report.retried,
+            is_dry_run=dry_run,
+            is_held=is_held,
+        )
         return report
+
+    if dry_run:
+        return finish()
     _erasures(con, destination, run_id, report)
     # the erasures may have removed state rows the plan was built on: plan again
     report.planned = plan(con, destination, relations)
+    decision = check_volume(
+        con, destination.name, report.requests_needed, volume_cap or VolumeCap(enabled=False), run_id, _now()
+    )
+    if not decision.allowed:
+        report.held_by_volume_cap, report.hold_id, report.volume_cap = True, decision.hold_id, decision.cap
+        log.warning(
+            "%s: a diff of %d records is above the volume cap %d (recent normal %.0f): held until approved (hold %s)",
+            destination.name,
+            report.requests_needed,
+            decision.cap,
+            decision.normal,
+            decision.hold_id,
+        )
+        return finish(is_held=True)
     failures: dict[tuple[str, str, str], tuple[str, bool]] = {}
     for object_type in destination.object_types:
         for op in ("add", "update", "remove"):
@@ -726,6 +766,7 @@ def sync(
         report.requests = stats.requests - requests_before
         report.retried = stats.retries - retries_before
     report.duration_s = round(time.monotonic() - started, 3)
+    finish()
     log.info(
         "%s: planned %s, written %s, %d failed, %d released, erasures %d done / %d failed",
         destination.name,

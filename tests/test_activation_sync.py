@@ -558,3 +558,28 @@ destinations:
     monkeypatch.delenv("META_ACCESS_TOKEN")
     with pytest.raises(RuntimeError, match="META_ACCESS_TOKEN"):
         loaded.build("meta", tmp_path)
+
+
+def test_a_diff_far_above_the_normal_is_held_until_approved(meta):
+    """An upstream table that comes back empty must not silently empty the audience."""
+    from activations.volume import VolumeCap, approve
+
+    api, destination = meta
+    cap = VolumeCap(factor=3, min_volume=2, history_runs=3, min_history_runs=3)
+    wh = Warehouse()
+    for i in range(12):
+        wh.customer(f"c{i}", f"c{i}@example.com")
+    for day in range(3):  # three ordinary days: one new member each
+        wh.add_to_audience(f"c{day}", T0 + timedelta(days=day))
+        assert sync(wh.con, destination, run_id=f"day{day}", volume_cap=cap).written == {"add": 1}
+    for i in range(3, 12):
+        wh.add_to_audience(f"c{i}", T0 + timedelta(days=3))
+    wh.con.execute("delete from identity.customers where customer_id in ('c0', 'c1', 'c2')")
+    before = api.received
+    held = sync(wh.con, destination, run_id="day3", volume_cap=cap)
+    assert held.held_by_volume_cap and held.written == {} and api.received == before
+    assert len(api.members[AUDIENCE_ID]) == 3  # nothing removed, nothing added
+    approve(wh.con, held.hold_id, "ops@example.com", datetime(2026, 11, 26))
+    released = sync(wh.con, destination, run_id="day3-approved", volume_cap=cap)
+    assert released.written == {"add": 9, "remove": 3}
+    assert api.email_hashes(AUDIENCE_ID) == {member_identifiers(f"c{i}@example.com", None)[0] for i in range(3, 12)}
