@@ -3,15 +3,16 @@
 Journeys decide CRM and audience actions one by one (add at day 4, remove at day 7, upsert a contact); what a
 CRM or an ad platform needs is the *state* those actions imply. Each run:
 
-1. computes the desired state in SQL from the warehouse (`desired_*_sql`): who should be in each audience,
+1. carries out the erasure deletions queued in `activation.erasure_deletions` for this kind of destination;
+2. computes the desired state in SQL from the warehouse (`desired_*_sql`): who should be in each audience,
    which contacts and deals should exist with which fields;
-2. diffs it in SQL against `activation.sync_state`, what this project last wrote and the destination
+3. diffs it in SQL against `activation.sync_state`, what this project last wrote and the destination
    acknowledged: adds, updates, removes (only of records this project created) and releases (records someone
    else created: forgotten, never deleted);
-3. sends only the diff, batch by batch, and commits a batch's state only after the destination acknowledged it;
-4. carries out the erasure deletions queued in `activation.erasure_deletions` for this kind of destination;
-5. marks the due actions of the kind in the send ledger: 'sent' when the state they asked for is in place
-   (sent now, or already there: nothing to send), 'failed' with the destination's reason otherwise.
+4. holds the run when the diff is far above the recent normal (the core's volume cap);
+5. sends only the diff, batch by batch, and commits a batch's state only after the destination acknowledged it;
+6. marks the due actions of the kind in the send ledger: 'sent' when the state they asked for is in place
+   (sent now, or already there: nothing to send), 'failed' / 'dead' with the destination's reason otherwise.
 
 Every request is idempotent by construction (upsert by a unique key, add or remove of a member), so a crash
 between the destination's acknowledgement and the state commit costs one repeated request, never a duplicate.
