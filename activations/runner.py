@@ -208,7 +208,22 @@ def _due_rows(con: duckdb.DuckDBPyConnection, destination: Destination, actions_
         [destination.name],
     )
     columns = [d[0] for d in due.description]
-    return [_payload(dict(zip(columns, values, strict=True))) for values in due.fetchall()]
+    # only temporal and decimal columns need converting to JSON-safe values: find them once, not per value
+    convert = [i for i, d in enumerate(due.description) if str(d[1]).split("(")[0] in _NOT_JSON_TYPES]
+    key = columns.index("action_id")
+    rows = []
+    for values in due.fetchall():
+        if convert:
+            values = list(values)
+            for i in convert:
+                values[i] = _json_safe(values[i])
+        row = dict(zip(columns, values, strict=True))
+        row["idempotency_key"] = values[key]
+        rows.append(row)
+    return rows
+
+
+_NOT_JSON_TYPES = frozenset({"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIME", "DECIMAL", "TIMESTAMP_NS"})
 
 
 def activate(
@@ -297,21 +312,28 @@ def activate(
 
 
 def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: ActivationReport) -> None:
-    """At most max_concurrency batches in flight (intent recorded, result not yet): that is also the most a crash
-    can leave unresolved. Ledger writes stay on this thread."""
+    """At most max_concurrency batches in flight plus one whose intent is recorded ahead, so that a free worker
+    never waits for a ledger write: that is also the most a crash can leave unresolved. Ledger writes stay on
+    this thread."""
     bucket = TokenBucket(destination.requests_per_second, destination.burst)
     rng = random.Random(seed)
     queue = iter(batches)
     in_flight: dict[Future, list[Row]] = {}
     failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=max(1, destination.max_concurrency), thread_name_prefix="activation") as pool:
+    width = max(1, destination.max_concurrency)
+
+    def next_with_intent() -> list[Row] | None:
+        batch = next(queue, None)
+        if batch is not None:
+            ledger.record_intent(con, destination.name, [r["action_id"] for r in batch], run_id, _now())
+        return batch
+
+    ready = next_with_intent()
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="activation") as pool:
         while True:
-            while failure is None and len(in_flight) < max(1, destination.max_concurrency):
-                batch = next(queue, None)
-                if batch is None:
-                    break
-                ledger.record_intent(con, destination.name, [r["action_id"] for r in batch], run_id, _now())
-                in_flight[pool.submit(deliver_batch, destination, batch, retry, bucket, rng, sleep)] = batch
+            while failure is None and ready is not None and len(in_flight) < width:
+                in_flight[pool.submit(deliver_batch, destination, ready, retry, bucket, rng, sleep)] = ready
+                ready = next_with_intent()
             if not in_flight:
                 break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -350,13 +372,6 @@ def _json_safe(value):
     if isinstance(value, Decimal):
         return float(value)
     return value
-
-
-def _payload(row: dict) -> Row:
-    """The row a destination maps to a request: JSON-safe values, the action_id doubling as idempotency key."""
-    payload = {k: _json_safe(v) for k, v in row.items()}
-    payload["idempotency_key"] = row["action_id"]
-    return payload
 
 
 def payload_fields(row: Row) -> dict:
