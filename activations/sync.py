@@ -624,11 +624,12 @@ def _erasures(con: duckdb.DuckDBPyConnection, destination: SyncDestination, run_
             if done
             else "; ".join(errors)
         )
+        now = _now()
+        # record_intent commits on its own; the request's state and its ledger result commit together after it
+        ledger.record_intent(con, destination.name, [action_id], run_id, now)
         con.execute("begin transaction")
         if done:
             con.execute(f"update {ERASURE_DELETIONS} set state = 'done' where action_id = ?", [action_id])
-        now = _now()
-        ledger.record_intent(con, destination.name, [action_id], run_id, now)
         state = "sent" if done else ("dead" if transient else "failed")
         ledger.mark_results(
             con, destination.name, [(action_id, state, detail if done else None, None if done else detail)], now
@@ -679,8 +680,9 @@ def _mark_actions(
         state = "sent" if error is None else ("dead" if retriable else "failed")
         results.append((action_id, state, f"sync:{destination.name}" if error is None else None, error))
     now = _now()
-    con.execute("begin transaction")
+    # an action left 'pending' by a crash here is still due: the next sync marks it again
     ledger.record_intent(con, destination.name, [r[0] for r in results], run_id, now)
+    con.execute("begin transaction")
     ledger.mark_results(con, destination.name, results, now)
     con.execute("commit")
     report.actions_sent += sum(r[1] == "sent" for r in results)
