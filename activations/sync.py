@@ -140,6 +140,7 @@ class SyncReport:
     held_by_volume_cap = False
     hold_id = None
     volume_cap = None
+    volume_normal = None
 
     @property
     def samples(self) -> list[dict]:

@@ -583,3 +583,16 @@ def test_a_diff_far_above_the_normal_is_held_until_approved(meta):
     released = sync(wh.con, destination, run_id="day3-approved", volume_cap=cap)
     assert released.written == {"add": 9, "remove": 3}
     assert api.email_hashes(AUDIENCE_ID) == {member_identifiers(f"c{i}@example.com", None)[0] for i in range(3, 12)}
+
+
+def test_contact_without_email_is_upserted_by_our_customer_id(hubspot):
+    api, destination = hubspot
+    wh = Warehouse()
+    wh.customer("c1", None, first_name="Noor")
+    action = wh.upsert_contact("c1")
+    assert wh.sync(destination).written == {"add": 1}
+    (properties,) = api.contacts.values()
+    assert properties["journeys_customer_id"] == "c1" and properties["firstname"] == "Noor"
+    assert wh.ledger()[action][0] == "sent"
+    before = api.received
+    assert wh.sync(destination).planned == {} and api.received == before

@@ -4,9 +4,10 @@ a contact association.
 Wire format (developers.hubspot.com, CRM v3 objects; checked against the reference pages):
 - auth: `Authorization: Bearer <private app access token>` (env HUBSPOT_ACCESS_TOKEN);
 - new contacts: POST /crm/v3/objects/contacts/batch/upsert {"inputs": [{"id": <email>, "idProperty": "email",
-  "properties": {...}}]}; up to 100 inputs. Each result carries the record `id` and `new` (true when HubSpot
-  created it): `new` is how the sync knows a contact is ours to delete later. An existing contact with that
-  email (created by someone else) is updated and stays theirs;
+  "properties": {...}}]}; up to 100 inputs (customers without an email: idProperty = our unique-value contact
+  property `journeys_customer_id`, in a request of their own). Each result carries the record `id` and `new`
+  (true when HubSpot created it): `new` is how the sync knows a contact is ours to delete later. An existing
+  contact with that email (created by someone else) is updated and stays theirs;
 - known contacts (we hold their HubSpot id): POST /crm/v3/objects/contacts/batch/update {"inputs": [{"id",
   "properties"}]}, so a changed email updates the same record instead of creating a second one;
 - deals: POST /crm/v3/objects/deals/batch/upsert with idProperty = a unique-value custom deal property holding
@@ -142,34 +143,31 @@ class HubSpotDestination:
         raise ValueError(f"HubSpot destination cannot write {object_type!r} records")
 
     def _upsert_contacts(self, records: Sequence[SyncRecord]) -> list[SyncOutcome]:
+        """New contacts: upserted by email (an existing contact with that email is adopted, not duplicated);
+        customers without an email by our unique customer id property. One request per id property: the
+        reference does not say that one batch may mix them."""
+        with_email = [r for r in records if r.fields.get("email")]
+        without_email = [r for r in records if not r.fields.get("email")]
+        return self._upsert_by(with_email, "email", lambda r: str(r.fields["email"]).strip().lower()) + (
+            self._upsert_by(without_email, self.customer_id_property, lambda r: r.object_key)
+        )
+
+    def _upsert_by(self, records: Sequence[SyncRecord], id_property: str, key_of) -> list[SyncOutcome]:
         if not records:
             return []
-        without_email = [r for r in records if not r.fields.get("email")]
-        with_email = [r for r in records if r.fields.get("email")]
-        outcomes = [
-            SyncOutcome(r.object_key, False, error="no email: HubSpot contacts are upserted by email")
-            for r in without_email
-        ]
-        if not with_email:
-            return outcomes
         inputs = [
-            {
-                "id": str(r.fields["email"]).strip().lower(),
-                "idProperty": "email",
-                "properties": self.contact_properties(r),
-            }
-            for r in with_email
+            {"id": key_of(r), "idProperty": id_property, "properties": self.contact_properties(r)} for r in records
         ]
         started = datetime.now(UTC) - CLOCK_SKEW
         response = self._post("/crm/v3/objects/contacts/batch/upsert", {"inputs": inputs})
-        by_email = {str(r.fields["email"]).strip().lower(): r for r in with_email}
+        by_key = {key_of(r): r for r in records}
         matched = self._match_results(
-            response, by_email, lambda result: (result.get("properties") or {}).get("email", "")
+            response, by_key, lambda result: (result.get("properties") or {}).get(id_property)
         )
         created_at = self._created_at(response)
         # `new` is false on a retry of a request whose first answer was lost although that first attempt created
         # the contact: a createdAt after this request started also makes it ours.
-        return outcomes + [
+        return [
             SyncOutcome(
                 o.object_key,
                 o.ok,
