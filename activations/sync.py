@@ -650,22 +650,36 @@ def _mark_actions(
     run_id: str,
     report: SyncReport,
 ) -> None:
-    """Each due action of the kind is 'sent' once the state it asked for is in place, 'failed' otherwise."""
+    """Each due action of the kind is 'sent' once the sync has applied what the journeys want now, 'failed' or
+    'dead' with the reason otherwise. An action that a later fact superseded (an add for a member who already
+    left the journey, a remove for a member added again, an upsert for a customer gone from the warehouse) is
+    'sent' with provider_message_id 'sync:<destination>:superseded': nothing was sent for it, by design."""
     rows = con.execute(
         f"""
+        with actions as (
+            select
+                actions.action_id,
+                json_extract_string(actions.action_config, '$.operation') as operation,
+                case
+                    when actions.action_kind = 'audience' then '{AUDIENCE_MEMBER}'
+                    when json_extract_string(actions.action_config, '$.operation') = 'create_deal' then '{DEAL}'
+                    else '{CONTACT}'
+                end as object_type,
+                case when actions.action_kind = 'audience'
+                    then json_extract_string(actions.action_config, '$.audience') else '' end as scope,
+                case when json_extract_string(actions.action_config, '$.operation') = 'create_deal'
+                    then actions.action_id else actions.customer_id end as object_key
+            from {actions_relation} as actions
+            where actions.destination = ?
+        )
         select
-            actions.action_id,
-            case
-                when actions.action_kind = 'audience' then '{AUDIENCE_MEMBER}'
-                when json_extract_string(actions.action_config, '$.operation') = 'create_deal' then '{DEAL}'
-                else '{CONTACT}'
-            end as object_type,
-            case when actions.action_kind = 'audience'
-                then json_extract_string(actions.action_config, '$.audience') else '' end as scope,
-            case when json_extract_string(actions.action_config, '$.operation') = 'create_deal'
-                then actions.action_id else actions.customer_id end as object_key
-        from {actions_relation} as actions
-        where actions.destination = ?
+            actions.action_id, actions.object_type, actions.scope, actions.object_key,
+            (actions.operation = 'remove') = (desired.object_key is not null) as is_superseded
+        from actions
+        left join sync_desired as desired
+            on actions.object_type = desired.object_type
+            and actions.scope = desired.scope
+            and actions.object_key = desired.object_key
         order by actions.action_id
         """,
         [destination.kind],
@@ -673,13 +687,14 @@ def _mark_actions(
     if not rows:
         return
     results = []
-    for action_id, object_type, scope, key in rows:
+    for action_id, object_type, scope, key, is_superseded in rows:
         if object_type not in destination.object_types:
             error, retriable = f"{destination.name} does not support {object_type} records", False
         else:
             error, retriable = failures.get((object_type, scope, key), (None, False))
         state = "sent" if error is None else ("dead" if retriable else "failed")
-        results.append((action_id, state, f"sync:{destination.name}" if error is None else None, error))
+        message_id = f"sync:{destination.name}{':superseded' if is_superseded else ''}" if error is None else None
+        results.append((action_id, state, message_id, error))
     now = _now()
     # an action left 'pending' by a crash here is still due: the next sync marks it again
     ledger.record_intent(con, destination.name, [r[0] for r in results], run_id, now)

@@ -219,6 +219,16 @@ def test_member_whose_enrollment_ended_before_the_remove_step_is_removed(meta):
     wh.con.execute("update journeys.journey_enrollments set status = 'exited' where enrollment_id = 'enr_c1'")
     report = wh.sync(destination)
     assert report.written == {"remove": 1} and api.members[AUDIENCE_ID] == set()
+    # an add decided for someone who left before the sync ran is superseded: recorded, nothing sent
+    wh.customer("c2", "bob@example.com")
+    late_add = wh.add_to_audience("c2")
+    wh.con.execute("update journeys.journey_enrollments set status = 'completed' where enrollment_id = 'enr_c2'")
+    before = api.received
+    wh.sync(destination)
+    assert api.received == before
+    assert wh.con.execute(
+        "select state, provider_message_id from activation.send_ledger where action_id = ?", [late_add]
+    ).fetchone() == ("sent", "sync:meta_audiences:superseded")
 
 
 def test_changed_email_replaces_the_member(meta):
