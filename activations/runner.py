@@ -92,7 +92,7 @@ def deliver_batch(
     attempts: Counter[str] = Counter()
     sendable = []
     for row in rows:
-        problem = destination.check_row(row)
+        problem = row_problem(destination, row)
         if problem:
             results[row["action_id"]] = RowResult(row["action_id"], "failed", None, redact(problem, known), 0)
         else:
@@ -152,6 +152,15 @@ def deliver_batch(
     return [results[row["action_id"]] for row in rows], requests
 
 
+def row_problem(destination: Destination, row: Row) -> str | None:
+    """Why a row can never be sent by this destination (its check_row, or a ValueError while checking it:
+    a template field the row lacks, payload_fields that are not JSON), or None."""
+    try:
+        return destination.check_row(row)
+    except ValueError as exc:
+        return str(exc)
+
+
 def make_batches(destination: Destination, rows: Sequence[Row]) -> Iterator[list[Row]]:
     """Rows in action_id order, grouped by the destination's batch key, cut at its batch size."""
     groups: dict = {}
@@ -161,6 +170,17 @@ def make_batches(destination: Destination, rows: Sequence[Row]) -> Iterator[list
     for group in groups.values():
         for start in range(0, len(group), size):
             yield group[start : start + size]
+
+
+def _samples(destination: Destination, batches: list[list[Row]]) -> list[dict]:
+    """The request the first sendable rows would make, masked; or why the first rows cannot be sent."""
+    for batch in batches:
+        sendable = [row for row in batch if row_problem(destination, row) is None][:3]
+        if sendable:
+            return [mask_personal_data(destination.preview(sendable))]
+    if batches:
+        return [{"not_sendable": redact(str(row_problem(destination, batches[0][0])))}]
+    return []
 
 
 def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination, report: ActivationReport) -> None:
@@ -256,8 +276,7 @@ def activate(
     rows = _due_rows(con, destination, actions_relation)
     report.candidates = len(rows)
     batches = list(make_batches(destination, rows))
-    if batches:
-        report.samples = [mask_personal_data(destination.preview(batches[0][:3]))]
+    report.samples = _samples(destination, batches)
 
     def finish(is_held: bool = False) -> ActivationReport:
         report.duration_s = round(time.monotonic() - started, 3)

@@ -230,3 +230,22 @@ def test_outbox_destination_still_exactly_once(tmp_path: Path):
     assert activate(con, outbox, "s.a", "r1").sent == 12
     assert activate(con, outbox, "s.a", "r2").sent == 0
     assert len(outbox.path.read_text().splitlines()) == 12
+
+
+def test_rows_a_destination_cannot_express_fail_by_name_without_a_request(world):
+    """An SMS whose text needs {first_name} for a customer without one; an email with a template that has no
+    SendGrid template id: both failed with the reason, the rest sent, the preview still shown."""
+    servers, config, con = world
+    con.execute(
+        f"update {ACTIONS_TABLE} set payload_fields = '{{}}' where action_id = ?", [action_id("trial_day_3", 0)]
+    )
+    con.execute(f"update {ACTIONS_TABLE} set template = 'unknown' where action_id = ?", [action_id("welcome", 0)])
+    sms, email = _send(config, con, "sms", "twilio"), _send(config, con, "email", "sendgrid")
+    assert (sms.sent, sms.failed, email.sent, email.failed) == (28, 2, 57, 3)
+    errors = dict(con.execute("select action_id, error from activation.send_ledger").fetchall())
+    assert errors[action_id("trial_day_3", 0)] == (
+        "destination 'twilio': template 'trial_day_3' uses field 'first_name' "
+        "that the action's payload_fields do not have"
+    )
+    assert "no SendGrid template id for template 'unknown'" in errors[action_id("welcome", 0)]
+    assert servers.twilio.received == 29 and sms.samples and email.samples

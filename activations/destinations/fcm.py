@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from activations.credentials import from_env
-from activations.destinations.templating import render
+from activations.destinations.templating import render, text_problem
 from activations.http import HttpDestination, HttpRequest, HttpResponse, json_request
 from activations.runner import payload_fields
 from activations.types import Row, RowOutcome
@@ -44,7 +44,12 @@ class FcmDestination(HttpDestination):
         return [self.access_token]
 
     def check_row(self, row: Row) -> str | None:
-        return None if row.get("address") else "no push token for the action"
+        if not row.get("address"):
+            return "no push token for the action"
+        if row.get("template") in self.notifications:  # otherwise a data-only message
+            return text_problem(self.name, "notifications", self.notifications, row, ("title", "body"))
+        payload_fields(row)  # raises ValueError when not JSON
+        return None
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         (row,) = rows

@@ -49,6 +49,7 @@ class SendGridDestination(HttpDestination):
                 f"destination '{self.name}': no SendGrid template id for template '{row.get('template')}' "
                 "(config key 'template_ids')"
             )
+        payload_fields(row)  # raises ValueError when not JSON
         return None
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from activations.credentials import from_env
-from activations.destinations.templating import missing_text, render
+from activations.destinations.templating import render, text_problem
 from activations.http import HttpDestination, HttpRequest, HttpResponse, json_request
 from activations.types import Row, RowOutcome
 
@@ -36,7 +36,7 @@ class SlackDestination(HttpDestination):
         return [self.webhook_path, self.base_url + self.webhook_path]
 
     def check_row(self, row: Row) -> str | None:
-        return None if row.get("template") in self.texts else missing_text(self.name, "texts", row)
+        return text_problem(self.name, "texts", self.texts, row)
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         (row,) = rows

@@ -13,7 +13,7 @@ import smtplib
 from collections.abc import Sequence
 from email.message import EmailMessage
 
-from activations.destinations.templating import missing_text, render
+from activations.destinations.templating import render, text_problem
 from activations.errors import redact
 from activations.runner import mask_personal_data
 from activations.types import RetriableError, Row, RowOutcome
@@ -60,9 +60,9 @@ class SmtpDestination:
     def check_row(self, row: Row) -> str | None:
         if not row.get("address"):
             return "no email address for the action"
-        if row.get("template") not in self.subjects or row.get("template") not in self.bodies:
-            return missing_text(self.name, "subjects and bodies", row)
-        return None
+        return text_problem(self.name, "subjects", self.subjects, row) or text_problem(
+            self.name, "bodies", self.bodies, row
+        )
 
     def message(self, row: Row) -> EmailMessage:
         message = EmailMessage()

@@ -35,6 +35,15 @@ def render(destination: str, texts: dict, row: Row, part: str | None = None) -> 
         ) from None
 
 
+def text_problem(destination: str, key: str, texts: dict, row: Row, parts: tuple[str | None, ...] = (None,)):
+    """Why the row's configured text cannot be rendered (not configured, or a field the row lacks), or None."""
+    if row.get("template") not in texts:
+        return missing_text(destination, key, row)
+    for part in parts:
+        render(destination, texts, row, part)  # raises ValueError naming the missing field
+    return None
+
+
 def missing_text(destination: str, key: str, row: Row) -> str:
     return (
         f"destination '{destination}': no text for template '{row.get('template')}' "

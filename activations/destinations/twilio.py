@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, quote, urlencode
 
 from activations.credentials import from_env
-from activations.destinations.templating import missing_text, render
+from activations.destinations.templating import render, text_problem
 from activations.http import HttpDestination, HttpRequest, HttpResponse, basic_auth
 from activations.runner import payload_fields
 from activations.types import Row, RowOutcome
@@ -49,9 +49,9 @@ class TwilioDestination(HttpDestination):
     def check_row(self, row: Row) -> str | None:
         if not row.get("address"):
             return "no phone number for the action"
-        if row.get("template") not in self.content_sids and row.get("template") not in self.bodies:
-            return missing_text(self.name, "content_sids or bodies", row)
-        return None
+        if row.get("template") in self.content_sids:
+            return None
+        return text_problem(self.name, "content_sids or bodies", self.bodies, row)
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         (row,) = rows
