@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from activations.config import ACTIONS_DUE_DESTINATIONS, load_config
-from activations.runner import activate
+from activations.deliver import deliver
 from activations.volume import approve, open_holds
 
 
@@ -63,18 +63,17 @@ def main(argv: list[str] | None = None) -> int:
         summary = {}
         for value in args.destination or ACTIONS_DUE_DESTINATIONS:
             for target, relation in config.relations_for(value, args.actions_table):
-                report = activate(
+                report = deliver(
                     con,
                     config.build(target, paths.outbox_dir),
                     relation,
                     run_id,
+                    config=config,
                     dry_run=args.command == "preview",
-                    retry=config.retry,
-                    volume_cap=config.volume_cap,
                     seed=args.seed,
                 )
                 summary[target] = {
-                    k: getattr(report, k)
+                    k: getattr(report, k, None)
                     for k in (
                         "candidates",
                         "sent",

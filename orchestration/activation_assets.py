@@ -2,7 +2,8 @@
 routed to it, through the destinations the activations config maps them to (activations/destinations.yml, or
 JOURNEYS_ACTIVATIONS_CONFIG). The demo config maps every one to the outbox (data/outbox/<destination>.jsonl).
 
-Every send goes through the activation core (activations.runner): send ledger (intent -> send -> result),
+Every send goes through the activation core (activations.deliver: the runner for messages, a diff sync for CRM
+and ad audiences): send ledger (intent -> send -> result),
 idempotency key = action_id, retries, rate limits, the volume safety cap. A run held by the volume cap sends
 nothing for that destination and says so in its metadata; `python -m activations.cli approve` releases it.
 """
@@ -12,7 +13,7 @@ import time
 import dagster as dg
 
 from activations.config import ACTIONS_DUE_DESTINATIONS, load_config
-from activations.runner import activate
+from activations.deliver import deliver
 from orchestration.erasure_assets import ERASURES
 from orchestration.quality_checks import ACTIONS_DUE
 from orchestration.resources import JourneyRunSettings, WarehouseResource
@@ -56,14 +57,13 @@ def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
             for target, relation in config.relations_for(destination_name):
                 destination = config.build(target, outbox_dir)
                 reports.append(
-                    activate(
+                    deliver(
                         con,
                         destination,
                         actions_relation=relation,
                         run_id=context.run.run_id,
+                        config=config,
                         dry_run=run_settings.dry_run,
-                        retry=config.retry,
-                        volume_cap=config.volume_cap,
                     )
                 )
         for report in reports:
@@ -96,7 +96,7 @@ def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
                 "held_by_volume_cap": bool(held),
                 # a destination that refused our credentials or access: sending to it stopped for this run
                 "stopped_by_refusal": dg.MetadataValue.json(
-                    {r.destination: r.stopped for r in reports if r.stopped is not None}
+                    {r.destination: r.stopped for r in reports if getattr(r, "stopped", None) is not None}
                 ),
                 "volume_holds": dg.MetadataValue.json(
                     [

@@ -606,3 +606,31 @@ def test_contact_without_email_is_upserted_by_our_customer_id(hubspot):
     assert wh.ledger()[action][0] == "sent"
     before = api.received
     assert wh.sync(destination).planned == {} and api.received == before
+
+
+def test_an_audience_route_in_the_config_is_delivered_by_the_diff_sync(meta, tmp_path, monkeypatch):
+    """What the Dagster activation assets and the CLI call (activations.deliver): a route to a sync destination
+    reaches the diff sync, not the per-action runner."""
+    from activations.config import load_config
+    from activations.deliver import deliver
+
+    api, _ = meta
+    config = tmp_path / "destinations.yml"
+    config.write_text(
+        f"""
+routes:
+  - {{when: {{destination: audience}}, send_to: meta}}
+destinations:
+  meta: {{type: meta_audiences, base_url: "{api.url}", audience_ids: {{{AUDIENCE}: {AUDIENCE_ID}}}}}
+"""
+    )
+    monkeypatch.setenv("META_ACCESS_TOKEN", "EAAtesttoken")
+    loaded = load_config(config)
+    wh = Warehouse()
+    wh.customer("c1", "ann@example.com")
+    action = wh.add_to_audience("c1")
+    ((target, relation),) = loaded.relations_for("audience")
+    report = deliver(wh.con, loaded.build(target, tmp_path), relation, "run1", config=loaded)
+    assert report.written == {"add": 1}
+    assert api.members[AUDIENCE_ID] == {member_identifiers("ann@example.com", "")}
+    assert wh.ledger()[action][0] == "sent"
