@@ -66,7 +66,8 @@ def current_statuses(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str
 def known_journeys(con: duckdb.DuckDBPyConnection) -> list[str] | None:
     """The journeys the last run loaded (journey_config.journeys); None before the first run."""
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'journey_config' and table_name = 'journeys'"
+        """select count(*) from information_schema.tables
+           where table_schema = 'journey_config' and table_name = 'journeys'"""
     ).fetchone()[0]
     if not exists:
         return None
