@@ -20,6 +20,14 @@ from orchestration.settings import paths_from_env
 DESTINATIONS = ("email", "sms", "push", "in_app", "webhook", "crm", "audience")
 
 
+def due_actions_relation(destination: str, journeys: list[str]) -> str:
+    """The due actions for one destination; only the selected journeys' when the run is for some journeys."""
+    where = f"destination = '{destination}'"
+    if journeys:
+        where += " and journey_id in (" + ", ".join("'" + j.replace("'", "''") + "'" for j in journeys) + ")"
+    return f"(select * from policy.actions_due where {where})"
+
+
 def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=destination_name,
@@ -41,7 +49,7 @@ def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
             report = activate(
                 con,
                 destination,
-                actions_relation=f"(select * from policy.actions_due where destination = '{destination_name}')",
+                actions_relation=due_actions_relation(destination_name, run_settings.journeys),
                 run_id=context.run_id,
                 dry_run=run_settings.dry_run,
             )

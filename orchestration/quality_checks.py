@@ -73,3 +73,6 @@ def rejected_share_is_small(warehouse: WarehouseResource) -> dg.AssetCheckResult
             "too_high": too_high,
         },
     )
+
+
+quality_checks = [actions_due_are_sendable, rejected_share_is_small]
