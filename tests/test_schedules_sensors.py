@@ -9,14 +9,15 @@ import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import dagster as dg
 import pytest
 
 from orchestration.alerts import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from orchestration.definitions import defs
-from orchestration.sensors import alert_on_run_failure, new_raw_files_sensor
 from orchestration.schedules import journey_run_schedule, measurement_schedule, retention_purge_schedule
+from orchestration.sensors import alert_on_run_failure, new_raw_files_sensor
 
 
 def test_schedules_stay_stopped_until_an_operator_starts_them_and_target_their_jobs():
@@ -100,9 +101,9 @@ def test_the_raw_file_sensor_requests_one_run_per_set_of_new_settled_files_and_n
 
 
 class _AlertReceiver(BaseHTTPRequestHandler):
-    received: list = []
+    received: ClassVar[list] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((dict(self.headers), body))
         self.send_response(204)
