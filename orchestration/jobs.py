@@ -1,7 +1,9 @@
 """Jobs. A journey run lands raw data, builds every dbt model with its tests, checks quality, activates.
 
 Every job that writes the warehouse carries WAREHOUSE_WRITER_TAG: DuckDB takes one writing process per file,
-so dagster.yaml's run queue starts one such run at a time (a purge or a pause waits for the journey run).
+so dagster.yaml's run queue starts one such run at a time (a purge or a pause waits for the journey run), and
+within a run the steps execute one after another in one process (in_process_executor): landing, journey
+definitions and the checks would otherwise contend for the warehouse file.
 """
 
 import dagster as dg
@@ -18,6 +20,7 @@ MEASUREMENT = dg.AssetSelection.groups("measurement")
 
 journey_run_job = dg.define_asset_job(
     name="journey_run",
+    executor_def=dg.in_process_executor,
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(PURGES),
     description="Land new raw files, dbt build (models + tests), quality checks, erasure, then activation.",
     tags={**JOURNEY_RUN_TAG, **WAREHOUSE_WRITER_TAG},
@@ -25,6 +28,7 @@ journey_run_job = dg.define_asset_job(
 
 retention_purge_job = dg.define_asset_job(
     name="retention_purge",
+    executor_def=dg.in_process_executor,
     selection=dg.AssetSelection.assets(PURGES),
     description="Delete raw event rows older than the retention (docs/erasure.md); audited in audit.purges.",
     tags=WAREHOUSE_WRITER_TAG,
@@ -32,6 +36,7 @@ retention_purge_job = dg.define_asset_job(
 
 measurement_job = dg.define_asset_job(
     name="measurement",
+    executor_def=dg.in_process_executor,
     selection=MEASUREMENT,
     description=(
         "Rebuild the measurement models (asset group `measurement`: attribution, journey analytics, experiments) "
@@ -43,6 +48,7 @@ measurement_job = dg.define_asset_job(
 
 @dg.job(
     name="set_journey_status",
+    executor_def=dg.in_process_executor,
     description=(
         "Pause or resume one journey, no code change: config journey_id, status (paused | active), reason. A paused "
         "journey's actions are held by delivery policy from the next journey run on (docs/operations.md)."
