@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from orchestration.landing import RAW_TABLES
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, paths_from_env
 from sample_business.schema import SCHEMAS
 
 CHANNELS = ("email", "sms", "push", "in_app", "webhook")
@@ -46,6 +46,13 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[st
 def _event_time_column(table: str, columns: list[str]) -> str | None:
     documented = SCHEMAS[table].names if table in SCHEMAS else columns
     return next((c for c in documented if c.endswith("_at") and c != "received_at" and c in columns), None)
+
+
+def _share(count: int | None, rows: int) -> float | None:
+    """count / rows; None when the table has no such column; 0 for an empty batch."""
+    if count is None:
+        return None
+    return count / rows if rows else 0.0
 
 
 def latest_batch(con: duckdb.DuckDBPyConnection):
@@ -102,24 +109,21 @@ def raw_batch_profile(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, obj
         # schema: the columns each file of the batch has (Parquet metadata only), against the documented ones
         missing = 0
         if table in SCHEMAS:
-            from orchestration.settings import paths_from_env
-
             data_dir = paths_from_env().data_dir
             for source_file in table_files:
                 path = data_dir / source_file
                 if path.exists():
                     present = {n for (n,) in con.execute("select name from parquet_schema(?)", [str(path)]).fetchall()}
                     missing = max(missing, len(set(SCHEMAS[table].names) - present))
-        share = lambda n: (n / rows) if rows and n is not None else (0.0 if n is not None else None)  # noqa: E731
         frames.append(
             {
                 "table_name": table,
                 "batch_rows": rows,
                 "missing_columns": missing,
-                "missing_key_share": share(missing_key),
-                "future_timestamp_share": share(future_times),
-                "unknown_channel_share": share(bad_channel),
-                "unknown_consent_state_share": share(bad_state),
+                "missing_key_share": _share(missing_key, rows),
+                "future_timestamp_share": _share(future_times, rows),
+                "unknown_channel_share": _share(bad_channel, rows),
+                "unknown_consent_state_share": _share(bad_state, rows),
             }
         )
     return pd.DataFrame(frames), loaded_at
