@@ -22,6 +22,8 @@ from sample_business.schema import SCHEMAS
 
 CHANNELS = ("email", "sms", "push", "in_app", "webhook")
 CONSENT_STATES = ("opted_in", "opted_out", "pending_confirmation")
+# tables whose `channel` is a message channel (support_tickets.channel is how a ticket came in: another vocabulary)
+MESSAGE_CHANNEL_TABLES = ("consent_events", "message_engagement")
 
 
 @cache
@@ -89,7 +91,9 @@ def raw_batch_profile(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, obj
             if event_time and "received_at" in columns
             else "false"
         )
-        unknown_channel = f"coalesce(channel not in ({_sql_list(CHANNELS)}), true)" if "channel" in columns else None
+        unknown_channel = (
+            f"coalesce(channel not in ({_sql_list(CHANNELS)}), true)" if table in MESSAGE_CHANNEL_TABLES else None
+        )
         unknown_state = (
             f"coalesce(status not in ({_sql_list(CONSENT_STATES)}), true)" if table == "consent_events" else None
         )
