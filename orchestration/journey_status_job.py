@@ -27,7 +27,7 @@ class JourneyStatusConfig(dg.Config):
     )
 
 
-@dg.op(name="set_journey_status", description="Records a journey status change in the warehouse.")
+@dg.op(name="record_journey_status", description="Records a journey status change in the warehouse.")
 def set_journey_status_op(
     context: dg.OpExecutionContext, config: JourneyStatusConfig, warehouse: WarehouseResource
 ) -> None:

@@ -38,13 +38,13 @@ def test_the_ui_job_pauses_a_journey_and_refuses_an_unknown_one_by_name(warehous
     job = defs.resolve_job_def("set_journey_status")
     config = {"journey_id": "promo", "status": "paused", "reason": "wrong coupon", "changed_by": "maria"}
     result = job.execute_in_process(
-        run_config={"ops": {"set_journey_status": {"config": config}}}, instance=dg.DagsterInstance.ephemeral()
+        run_config={"ops": {"record_journey_status": {"config": config}}}, instance=dg.DagsterInstance.ephemeral()
     )
     assert result.success
     assert _changes(warehouse) == [("promo", "paused", "wrong coupon", "maria", True)]
 
     unknown = job.execute_in_process(
-        run_config={"ops": {"set_journey_status": {"config": {**config, "journey_id": "promos"}}}},
+        run_config={"ops": {"record_journey_status": {"config": {**config, "journey_id": "promos"}}}},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
