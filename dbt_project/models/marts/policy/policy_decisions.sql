@@ -634,7 +634,9 @@ changed as (
     where
         not (evaluation = 'due' and state = 'due')
         and not (
-            evaluation = 'deferred' and previous_reason = 'journey_paused' and reason is not distinct from 'journey_paused'
+            evaluation = 'deferred'
+            and previous_reason = 'journey_paused'
+            and reason is not distinct from 'journey_paused'
         )
 
 )
