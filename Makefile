@@ -58,12 +58,14 @@ ui: manifest
 # Long benchmarks, outside the test suite: the generator at 100k customers (must stay under 60 s); the whole
 # journey_run job at 100k customers, checked against the ground truth; a full then an incremental journey run
 # at 100k customers; and the engine-vs-reference differential test on 2,000 generated histories. (1M customers:
-# the journey engine's peak memory, 14 GB at 100k, does not fit this machine yet; see the README.)
+# the journey engine's peak memory, 14 GB at 100k, does not fit this machine yet; see the README.) Then activation
+# throughput into a local batch API (SendGrid mail send server) against that server's measured capacity.
 bench: manifest
 	$(BIN)/python tests/benchmarks/bench_generator.py
 	$(BIN)/python tests/benchmarks/bench_pipeline.py
 	$(BIN)/python tests/benchmarks/bench_journeys.py --customers 100000
 	HYPOTHESIS_PROFILE=explore JOURNEYS_DIFFERENTIAL_EXAMPLES=10 $(BIN)/pytest -q tests/test_journey_engine.py
+	$(BIN)/python tests/benchmarks/bench_activations.py
 
 clean:
 	rm -rf data .dagster_home/* dbt_project/target dbt_project/logs

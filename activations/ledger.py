@@ -1,11 +1,16 @@
 """The send ledger: one row per (action, destination) with its dispatch state, kept in the warehouse.
 
-Order of work for every batch (see docs/decisions/0002-send-ledger.md):
-1. record intent (state 'pending') and commit;
-2. send, with the action_id as idempotency key;
-3. mark the result ('sent' or 'failed') and commit.
-A row still 'pending' at the start of the next run was in flight during a crash: it is resolved by
-asking the destination whether it already has the action, never by guessing.
+States: pending (intent recorded, outcome not known yet: in flight), sent (the destination acknowledged it),
+failed (the destination refused it with a final error; the API's message is in `error`), dead (retriable errors
+until the run's retry budget ran out; `error` holds the last one; the next run sends it again).
+
+Order of work for every batch (see docs/decisions/0002-send-ledger.md and 0009-activation-core.md):
+1. record intent (state 'pending', one more attempt) and commit;
+2. send, with the action_id as idempotency key where the API accepts one;
+3. mark the result and commit.
+A row still 'pending' at the start of the next run was in flight during a crash: the destination is asked
+whether it already holds it where it can tell; otherwise it is sent again with the same idempotency key.
+Every write is one set-based statement per batch, from one thread.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import duckdb
 import pyarrow as pa
 
 LEDGER_TABLE = "activation.send_ledger"
+RUNS_TABLE = "activation.runs"
+STATES = ("pending", "sent", "failed", "dead")
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
@@ -37,29 +44,73 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    con.execute(
+        f"""
+        create table if not exists {RUNS_TABLE} (
+            run_id varchar not null,
+            destination varchar not null,
+            started_at timestamp not null,
+            finished_at timestamp not null,
+            due integer not null,
+            sent integer not null,
+            failed integer not null,
+            dead integer not null,
+            retried integer not null,
+            is_dry_run boolean not null,
+            is_held boolean not null,
+            primary key (run_id, destination, started_at)
+        )
+        """
+    )
 
 
 def record_intent(
     con: duckdb.DuckDBPyConnection, destination: str, action_ids: Sequence[str], run_id: str, at: datetime
 ) -> None:
-    """Marks the actions 'pending' (a retry counts one more attempt). One set-based statement per batch."""
+    """Marks the actions 'pending' (one more attempt), set-based. Most batches are actions the ledger has never
+    seen: one plain insert. When some were attempted before, the primary key refuses it and the batch is written
+    as an update of the known rows plus an insert of the others, in one transaction (both much faster in DuckDB
+    than insert .. on conflict do update)."""
     if not action_ids:
         return
     intents = pa.table({"action_id": pa.array(action_ids, pa.string())})
     con.register("ledger_intents", intents)
     try:
-        con.execute(
-            f"""
-            insert into {LEDGER_TABLE}
-            select action_id, ?, 'pending', 1, ?, ?, null, null, ? from ledger_intents
-            on conflict (action_id, destination) do update set
-                state = 'pending',
-                attempts = {LEDGER_TABLE}.attempts + 1,
-                last_attempt_at = excluded.last_attempt_at,
-                run_id = excluded.run_id
-            """,
-            [destination, at, at, run_id],
-        )
+        try:
+            con.execute(
+                f"insert into {LEDGER_TABLE} "
+                "select action_id, ?, 'pending', 1, ?, ?, null, null, ? from ledger_intents",
+                [destination, at, at, run_id],
+            )
+            return
+        except duckdb.ConstraintException:
+            pass
+        con.execute("begin transaction")
+        try:
+            con.execute(
+                f"""
+                update {LEDGER_TABLE} as ledger
+                set state = 'pending', attempts = ledger.attempts + 1, last_attempt_at = ?, run_id = ?
+                from ledger_intents as intent
+                where ledger.action_id = intent.action_id and ledger.destination = ?
+                """,
+                [at, run_id, destination],
+            )
+            con.execute(
+                f"""
+                insert into {LEDGER_TABLE}
+                select intent.action_id, ?, 'pending', 1, ?, ?, null, null, ? from ledger_intents as intent
+                where not exists (
+                    select 1 from {LEDGER_TABLE} as ledger
+                    where ledger.action_id = intent.action_id and ledger.destination = ?
+                )
+                """,
+                [destination, at, at, run_id, destination],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     finally:
         con.unregister("ledger_intents")
 
@@ -67,20 +118,25 @@ def record_intent(
 def mark_results(
     con: duckdb.DuckDBPyConnection,
     destination: str,
-    results: Iterable[tuple[str, str, str | None, str | None]],
+    results: Iterable[tuple],
     at: datetime,
 ) -> None:
-    """results: (action_id, state, provider_message_id, error). One set-based statement per batch."""
-    rows = list(results)
+    """results: (action_id, state, provider_message_id, error[, extra_attempts]); extra_attempts counts the
+    retries made after the attempt record_intent counted. One set-based statement per batch."""
+    rows = [tuple(r) if len(r) == 5 else (*r, 0) for r in results]
     if not rows:
         return
-    action_ids, states, message_ids, errors = (list(column) for column in zip(*rows, strict=True))
+    bad = sorted({r[1] for r in rows} - set(STATES[1:]))
+    if bad:
+        raise ValueError(f"ledger results: state must be one of sent, failed, dead; got {bad}")
+    action_ids, states, message_ids, errors, extra = (list(column) for column in zip(*rows, strict=True))
     outcome = pa.table(
         {
             "action_id": pa.array(action_ids, pa.string()),
             "state": pa.array(states, pa.string()),
             "provider_message_id": pa.array(message_ids, pa.string()),
             "error": pa.array(errors, pa.string()),
+            "extra_attempts": pa.array(extra, pa.int32()),
         }
     )
     con.register("ledger_outcome", outcome)
@@ -91,6 +147,7 @@ def mark_results(
             set state = outcome.state,
                 provider_message_id = outcome.provider_message_id,
                 error = outcome.error,
+                attempts = ledger.attempts + outcome.extra_attempts,
                 last_attempt_at = ?
             from ledger_outcome as outcome
             where ledger.action_id = outcome.action_id and ledger.destination = ?
@@ -109,3 +166,25 @@ def in_flight(con: duckdb.DuckDBPyConnection, destination: str) -> list[str]:
             [destination],
         ).fetchall()
     ]
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    destination: str,
+    started_at: datetime,
+    finished_at: datetime,
+    due: int,
+    sent: int,
+    failed: int,
+    dead: int,
+    retried: int,
+    is_dry_run: bool,
+    is_held: bool,
+) -> None:
+    """One row per activation of a destination: the history the volume cap compares a new run with."""
+    con.execute(
+        f"insert or replace into {RUNS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, destination, started_at, finished_at, due, sent, failed, dead, retried, is_dry_run, is_held],
+    )

@@ -1,51 +1,216 @@
 """The activation core: read what is due, send it through a destination, keep the ledger exact.
 
-Every action is sent with its action_id as idempotency key, and the ledger (activations.ledger) is
-written before and after each batch, so a run can be killed at any point and run again without losing
-or repeating an action (where the destination can tell what it already holds).
+For each destination: resolve what was in flight when the last run stopped; compare the volume with the recent
+normal (a run far above it is held for approval); group the due rows into batches of the API's size; send them
+from a bounded pool of worker threads, paced by the destination's token bucket, retrying retriable errors with
+exponential backoff, jitter and Retry-After; record intent before and the result after each batch, in the
+warehouse, from this (the calling) thread only. See docs/activations.md and docs/decisions/0009-activation-core.md.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
-from datetime import UTC, datetime
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import duckdb
 
 from activations import ledger
-from activations.types import ActivationReport, Destination
+from activations.errors import redact
+from activations.limits import RetryPolicy, TokenBucket
+from activations.types import ActivationReport, Destination, RetriableError, Row, RowOutcome
+from activations.volume import VolumeCap, check_volume
 
 log = logging.getLogger(__name__)
 
-PERSONAL_FIELDS = ("email", "phone", "push_token", "first_name")
+# keys whose values are personal data, wherever they appear in a payload or a request body (case-insensitive)
+PERSONAL_FIELDS = frozenset(
+    {"email", "phone", "push_token", "first_name", "last_name", "name", "address", "to", "token", "customer_email"}
+)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?\d[\d \-().]{8,}\d")
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def mask_personal_data(payload: dict) -> dict:
-    """A preview copy with personal fields masked: 'jane@example.com' -> 'j***@example.com'."""
-    masked = dict(payload)
-    for key in PERSONAL_FIELDS:
-        value = masked.get(key)
-        if isinstance(value, str) and value:
-            local, at, domain = value.partition("@")
-            masked[key] = f"{local[:1]}***{at}{domain}" if at else f"{value[:1]}***"
-    return masked
+def _mask_value(value: str) -> str:
+    local, at, domain = value.partition("@")
+    return f"{local[:1]}***{at}{domain}" if at else f"{value[:1]}***"
 
 
-def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination) -> int:
+def mask_personal_data(payload):
+    """A preview copy with personal data masked: 'jane@example.com' -> 'j***@example.com' under personal keys;
+    anything shaped like an email address or phone number elsewhere is masked too. Walks nested JSON."""
+    if isinstance(payload, dict):
+        masked = {}
+        for key, value in payload.items():
+            if isinstance(value, str) and value and str(key).lower() in PERSONAL_FIELDS:
+                masked[key] = _mask_value(value)
+            else:
+                masked[key] = mask_personal_data(value)
+        return masked
+    if isinstance(payload, list):
+        return [mask_personal_data(v) for v in payload]
+    if isinstance(payload, str):
+        return _PHONE.sub(lambda m: m.group(0)[:2] + "***", _EMAIL.sub(lambda m: _mask_value(m.group(0)), payload))
+    return payload
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """A row's outcome for this run, ready for the ledger."""
+
+    action_id: str
+    state: str  # sent, failed or dead
+    provider_message_id: str | None
+    error: str | None
+    attempts: int
+
+
+def deliver_batch(
+    destination: Destination,
+    rows: Sequence[Row],
+    policy: RetryPolicy,
+    bucket: TokenBucket,
+    rng: random.Random,
+    sleep=time.sleep,
+) -> tuple[list[RowResult], int]:
+    """Sends one batch until every row is sent, refused (failed) or out of retries (dead). Runs in a worker
+    thread: touches no warehouse. Returns the rows' results and the number of requests made."""
+    known = [*destination.secrets(), *(str(row.get("address") or "") for row in rows)]
+    results: dict[str, RowResult] = {}
+    attempts: Counter[str] = Counter()
+    sendable = []
+    for row in rows:
+        problem = row_problem(destination, row)
+        if problem:
+            results[row["action_id"]] = RowResult(row["action_id"], "failed", None, redact(problem, known), 0)
+        else:
+            sendable.append(row)
+    work: list[tuple[list[Row], int]] = [(sendable, 1)] if sendable else []
+    requests = 0
+    while work:
+        batch, attempt = work.pop()
+        bucket.acquire()
+        requests += 1
+        for row in batch:
+            attempts[row["action_id"]] += 1
+        try:
+            outcomes = destination.send(batch)
+        except RetriableError as exc:
+            outcomes = [RowOutcome(r["action_id"], "retry", error=str(exc), retry_after=exc.retry_after) for r in batch]
+        by_id = {o.action_id: o for o in outcomes}
+        missing = [r["action_id"] for r in batch if r["action_id"] not in by_id]
+        if missing:
+            raise RuntimeError(f"{destination.name}: send() returned no outcome for {len(missing)} of its rows")
+        if len(batch) > 1 and any(o.kind == "failed" and o.whole_request for o in outcomes):
+            # the API refused the whole request for a row in it: halve until the rows at fault stand alone
+            half = len(batch) // 2
+            work.extend([(batch[half:], attempt), (batch[:half], attempt)])
+            continue
+        retry_rows, retry_after, last_error = [], None, None
+        for row in batch:
+            outcome = by_id[row["action_id"]]
+            action_id = row["action_id"]
+            if outcome.kind == "retry":
+                retry_rows.append(row)
+                last_error = outcome.error
+                if outcome.retry_after is not None:
+                    retry_after = max(retry_after or 0.0, outcome.retry_after)
+            else:
+                error = redact(outcome.error, known) if outcome.error else None
+                results[action_id] = RowResult(
+                    action_id, outcome.kind, outcome.provider_message_id, error, attempts[action_id]
+                )
+        if not retry_rows:
+            continue
+        too_long = retry_after is not None and retry_after > policy.max_retry_after_s
+        if attempt >= policy.max_attempts or too_long:
+            reason = (
+                f"Retry-After {retry_after:g}s exceeds {policy.max_retry_after_s:g}s"
+                if too_long
+                else f"gave up after {attempt} attempts"
+            )
+            error = redact(f"{last_error} ({reason})", known)
+            for row in retry_rows:
+                results[row["action_id"]] = RowResult(row["action_id"], "dead", None, error, attempts[row["action_id"]])
+            continue
+        if retry_after is not None:
+            bucket.pause_until(time.monotonic() + retry_after)
+        sleep(policy.backoff(attempt, retry_after, rng))
+        work.append((retry_rows, attempt + 1))
+    return [results[row["action_id"]] for row in rows], requests
+
+
+def row_problem(destination: Destination, row: Row) -> str | None:
+    """Why a row can never be sent by this destination (its check_row, or a ValueError while checking it:
+    a template field the row lacks, payload_fields that are not JSON), or None."""
+    try:
+        return destination.check_row(row)
+    except ValueError as exc:
+        return str(exc)
+
+
+def make_batches(destination: Destination, rows: Iterable[Row]) -> Iterator[list[Row]]:
+    """Rows (in action_id order) grouped by the destination's batch key and cut at its batch size. Streams: a
+    batch is yielded as soon as it is full, the partly filled ones at the end."""
+    size = max(1, destination.max_batch_size)
+    groups: dict = {}
+    for row in rows:
+        group = groups.setdefault(destination.batch_key(row), [])
+        group.append(row)
+        if len(group) >= size:
+            yield group
+            groups[destination.batch_key(row)] = []
+    for group in groups.values():
+        if group:
+            yield group
+
+
+def _samples(destination: Destination, batch: list[Row] | None) -> list[dict]:
+    """The request the first sendable rows would make, masked; or why the first rows cannot be sent."""
+    if not batch:
+        return []
+    sendable = [row for row in batch if row_problem(destination, row) is None][:3]
+    if sendable:
+        return [mask_personal_data(destination.preview(sendable))]
+    return [{"not_sendable": redact(str(row_problem(destination, batch[0])))}]
+
+
+def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination, report: ActivationReport) -> None:
     pending = ledger.in_flight(con, destination.name)
     if not pending:
-        return 0
+        return
     delivered = destination.delivered_action_ids(pending)
+    if delivered is None:
+        report.resent_in_flight = len(pending)
+        log.warning(
+            "%s: %d actions were in flight when the last run stopped; the destination cannot say which arrived, "
+            "so they are sent again with the same idempotency key%s",
+            destination.name,
+            len(pending),
+            "" if destination.honours_idempotency_key else " (this API has none: duplicates are possible)",
+        )
+        return
     ledger.mark_results(
         con,
         destination.name,
         [(action_id, "sent", "resolved-after-restart", None) for action_id in sorted(delivered)],
         _now(),
     )
+    report.resolved_in_flight = len(delivered)
+    report.resent_in_flight = len(pending) - len(delivered)
     log.warning(
         "%s: %d actions were in flight when the last run stopped; %d had arrived, %d will be sent again",
         destination.name,
@@ -53,7 +218,46 @@ def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination)
         len(delivered),
         len(pending) - len(delivered),
     )
-    return len(delivered)
+
+
+def _due_sql(actions_relation: str) -> str:
+    return f"""
+        select actions.* from {actions_relation} as actions
+        where not exists (
+            select 1 from {ledger.LEDGER_TABLE} as sent
+            where sent.action_id = actions.action_id and sent.destination = ? and sent.state = 'sent'
+        )
+        order by actions.action_id
+        """
+
+
+def _due_rows(con: duckdb.DuckDBPyConnection, destination: Destination, actions_relation: str) -> Iterator[Row]:
+    """The due rows, JSON-safe, with their idempotency key; streamed in chunks from a second connection to the
+    same database, so that sending starts while later rows are still being read and the ledger writes on `con`
+    go on in between. (The relation must be visible to another connection: a table or view, not a registered
+    Python object.) The read sees the warehouse as it was when it started."""
+    reader = con.cursor()
+    try:
+        due = reader.execute(_due_sql(actions_relation), [destination.name])
+        columns = [d[0] for d in due.description]
+        # only temporal and decimal columns need converting to JSON-safe values: find them once, not per value
+        convert = [i for i, d in enumerate(due.description) if str(d[1]).split("(")[0] in _NOT_JSON_TYPES]
+        key = columns.index("action_id")
+        while chunk := due.fetchmany(READ_CHUNK_ROWS):
+            for values in chunk:
+                if convert:
+                    values = list(values)
+                    for i in convert:
+                        values[i] = _json_safe(values[i])
+                row = dict(zip(columns, values, strict=True))
+                row["idempotency_key"] = values[key]
+                yield row
+    finally:
+        reader.close()
+
+
+READ_CHUNK_ROWS = 2048
+_NOT_JSON_TYPES = frozenset({"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIME", "DECIMAL", "TIMESTAMP_NS"})
 
 
 def activate(
@@ -62,13 +266,19 @@ def activate(
     actions_relation: str,
     run_id: str,
     dry_run: bool = False,
+    *,
+    retry: RetryPolicy | None = None,
+    volume_cap: VolumeCap | None = None,
+    seed: int | None = None,
+    sleep=time.sleep,
 ) -> ActivationReport:
     """Send every action of `actions_relation` that the ledger does not show as sent to `destination`."""
+    started, started_at = time.monotonic(), _now()
+    retry = retry or RetryPolicy()
     ledger.ensure_ledger(con)
     report = ActivationReport(destination=destination.name, dry_run=dry_run)
     if not dry_run:
-        report.resolved_in_flight = _resolve_in_flight(con, destination)
-
+        _resolve_in_flight(con, destination, report)
     report.already_sent = con.execute(
         f"""
         select count(*) from {actions_relation} as actions
@@ -77,48 +287,146 @@ def activate(
         """,
         [destination.name],
     ).fetchone()[0]
-    due = con.execute(
-        f"""
-        select actions.* from {actions_relation} as actions
-        where not exists (
-            select 1 from {ledger.LEDGER_TABLE} as sent
-            where sent.action_id = actions.action_id and sent.destination = ? and sent.state = 'sent'
+    report.candidates = con.execute(
+        f"select count(*) from ({_due_sql(actions_relation)})", [destination.name]
+    ).fetchone()[0]
+    due_rows = _due_rows(con, destination, actions_relation)
+    batches = make_batches(destination, due_rows)
+    first = next(batches, None)
+    report.samples = _samples(destination, first)
+    batches = itertools.chain([first] if first else [], batches)
+
+    def finish(is_held: bool = False) -> ActivationReport:
+        due_rows.close()  # closes the reading connection when the rows were not all read (dry run, held)
+        report.duration_s = round(time.monotonic() - started, 3)
+        if dry_run:  # a preview writes nothing
+            return report
+        ledger.record_run(
+            con,
+            run_id=run_id,
+            destination=destination.name,
+            started_at=started_at,
+            finished_at=_now(),
+            due=report.candidates,
+            sent=report.sent,
+            failed=report.failed,
+            dead=report.dead,
+            retried=report.retried,
+            is_dry_run=dry_run,
+            is_held=is_held,
         )
-        order by actions.action_id
-        """,
-        [destination.name],
-    )
-    columns = [d[0] for d in due.description]
-    rows = [dict(zip(columns, values, strict=True)) for values in due.fetchall()]
-    report.candidates = len(rows)
-    payloads = [_payload(row) for row in rows]
-    report.samples = [mask_personal_data(p) for p in payloads[:3]]
-    if dry_run:
-        log.info("%s: dry run, %d actions would be sent", destination.name, len(payloads))
         return report
 
-    for start in range(0, len(payloads), destination.max_batch_size):
-        batch = payloads[start : start + destination.max_batch_size]
-        con.execute("begin transaction")
-        ledger.record_intent(con, destination.name, [p["action_id"] for p in batch], run_id, _now())
-        con.execute("commit")
-        results = destination.send_batch(batch)
-        con.execute("begin transaction")
-        ledger.mark_results(
-            con,
+    if dry_run:
+        requests = sum(1 for _ in batches)
+        log.info("%s: dry run, %d actions would be sent in %d requests", destination.name, report.candidates, requests)
+        return finish()
+    decision = check_volume(
+        con, destination.name, report.candidates, volume_cap or VolumeCap(enabled=False), run_id, _now()
+    )
+    report.volume_normal, report.volume_cap = decision.normal, decision.cap
+    if not decision.allowed:
+        report.held_by_volume_cap, report.hold_id = True, decision.hold_id
+        log.warning(
+            "%s: %d due actions is above the volume cap %d (recent normal %.0f): held until approved (hold %s)",
             destination.name,
-            [(r.action_id, "sent" if r.ok else "failed", r.provider_message_id, r.error) for r in results],
-            _now(),
+            report.candidates,
+            decision.cap,
+            decision.normal,
+            decision.hold_id,
         )
-        con.execute("commit")
-        report.sent += sum(r.ok for r in results)
-        report.failed += sum(not r.ok for r in results)
-        log.info("%s: batch of %d sent (%d/%d)", destination.name, len(batch), start + len(batch), len(payloads))
-    return report
+        return finish(is_held=True)
+
+    try:
+        _send_all(con, destination, batches, run_id, retry, seed, sleep, report)
+    finally:
+        due_rows.close()
+    log.info(
+        "%s: %d due, %d sent, %d failed, %d dead, %d retries, %d requests in %.2fs",
+        destination.name,
+        report.candidates,
+        report.sent,
+        report.failed,
+        report.dead,
+        report.retried,
+        report.requests,
+        time.monotonic() - started,
+    )
+    return finish()
 
 
-def _payload(row: dict) -> dict:
-    """The wire payload for one action: JSON-safe values, the action_id doubling as idempotency key."""
-    payload = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-    payload["idempotency_key"] = row["action_id"]
-    return payload
+def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: ActivationReport) -> None:
+    """At most max_concurrency batches in flight plus one whose intent is recorded ahead, so that a free worker
+    never waits for a ledger write: that is also the most a crash can leave unresolved. Ledger writes stay on
+    this thread."""
+    bucket = TokenBucket(destination.requests_per_second, destination.burst)
+    rng = random.Random(seed)
+    queue = iter(batches)
+    in_flight: dict[Future, list[Row]] = {}
+    failure: BaseException | None = None
+    width = max(1, destination.max_concurrency)
+
+    def next_with_intent() -> list[Row] | None:
+        batch = next(queue, None)
+        if batch is not None:
+            ledger.record_intent(con, destination.name, [r["action_id"] for r in batch], run_id, _now())
+        return batch
+
+    ready = next_with_intent()
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="activation") as pool:
+        while True:
+            while failure is None and ready is not None and len(in_flight) < width:
+                in_flight[pool.submit(deliver_batch, destination, ready, retry, bucket, rng, sleep)] = ready
+                ready = next_with_intent()
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                in_flight.pop(future)
+                try:
+                    results, requests = future.result()
+                except BaseException as exc:  # a bug or a crash in the destination: stop sending, keep the ledger
+                    failure = failure or exc
+                    continue
+                ledger.mark_results(
+                    con,
+                    destination.name,
+                    [(r.action_id, r.state, r.provider_message_id, r.error, max(0, r.attempts - 1)) for r in results],
+                    _now(),
+                )
+                report.requests += requests
+                for r in results:
+                    report.retried += max(0, r.attempts - 1)
+                    if r.state == "sent":
+                        report.sent += 1
+                    else:
+                        report.failed += r.state == "failed"
+                        report.dead += r.state == "dead"
+                        reason = (r.error or "").split(" (gave up")[0][:80]
+                        report.failure_reasons[f"{r.state}: {reason}"] = (
+                            report.failure_reasons.get(f"{r.state}: {reason}", 0) + 1
+                        )
+    if failure is not None:
+        raise failure
+
+
+def _json_safe(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def payload_fields(row: Row) -> dict:
+    """The personalisation fields of an action (policy.actions_due.payload_fields, JSON) as a dict."""
+    value = row.get("payload_fields")
+    if value in (None, ""):
+        return {}
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"action {row.get('action_id')}: payload_fields is not JSON") from exc
+    return parsed if isinstance(parsed, dict) else {}

@@ -1,6 +1,6 @@
 """Operator alerts: a signed JSON POST to the webhook in JOURNEYS_ALERT_WEBHOOK_URL (standard library only).
 
-Signed the way the generic webhook destination signs (activations/destinations/webhook.py on branch act-core):
+Signed the way the generic webhook destination signs (its `sign`, activations/destinations/webhook.py):
 X-Journeys-Timestamp: <unix seconds>; X-Journeys-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the
 secret in JOURNEYS_ALERT_WEBHOOK_SECRET>; Idempotency-Key: the alert's id (a retried alert is the same alert).
 Without a secret the alert is sent unsigned and the log says so. The URL and secret are never logged.
@@ -8,8 +8,6 @@ Without a secret the alert is sent unsigned and the log says so. The URL and sec
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -17,15 +15,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from activations.destinations.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
 URL_ENV = "JOURNEYS_ALERT_WEBHOOK_URL"
 SECRET_ENV = "JOURNEYS_ALERT_WEBHOOK_SECRET"
-SIGNATURE_HEADER = "X-Journeys-Signature"
-TIMESTAMP_HEADER = "X-Journeys-Timestamp"
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"v1={digest}"
 
 
 @dataclass(frozen=True)

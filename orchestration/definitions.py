@@ -8,7 +8,13 @@ from dagster_dbt import DbtCliResource
 from orchestration.activation_assets import activation_assets
 from orchestration.dbt_assets import dbt_project, journeys_dbt_models
 from orchestration.erasure_assets import erasure, retention_purge
-from orchestration.jobs import journey_run_job, measurement_job, retention_purge_job, set_journey_status_job
+from orchestration.jobs import (
+    approve_held_run_job,
+    journey_run_job,
+    measurement_job,
+    retention_purge_job,
+    set_journey_status_job,
+)
 from orchestration.journey_assets import journey_definitions
 from orchestration.landing_assets import raw_landing
 from orchestration.quality_checks import quality_checks
@@ -19,7 +25,7 @@ from orchestration.sensors import sensors
 defs = dg.Definitions(
     assets=[raw_landing, journey_definitions, journeys_dbt_models, erasure, *activation_assets, retention_purge],
     asset_checks=quality_checks,
-    jobs=[journey_run_job, retention_purge_job, measurement_job, set_journey_status_job],
+    jobs=[journey_run_job, retention_purge_job, measurement_job, set_journey_status_job, approve_held_run_job],
     schedules=schedules,
     sensors=sensors,
     resources={

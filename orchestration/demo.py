@@ -212,7 +212,7 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
     else:
         print("   erasure did not run (an upstream step failed): nothing was sent either")
 
-    print("\n7. Activation (reverse ETL; every destination is the demo outbox until API connectors land)")
+    print("\n7. Activation (reverse ETL; the demo config routes every destination to the outbox)")
     sent_assets = {k: m for k, m in meta.items() if k.startswith("activation/")}
     if not sent_assets:
         print("   activation did not run (a blocking check failed or an upstream step failed)")
@@ -223,9 +223,12 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
             print(f"   {name:<9} DRY RUN: {activation['due']:,} would be sent; nothing was sent")
             continue
         total_sent += activation["sent"]
+        if activation.get("held_by_volume_cap"):
+            print(f"   {name:<9} HELD by the volume cap: nothing sent until approved (python -m activations.cli holds)")
         if activation["due"] or activation["already_sent_before"]:
             print(
                 f"   {name:<9} sent this run: {activation['sent']:,}   failed: {activation['failed']:,}   "
+                f"dead: {activation.get('dead', 0):,}   "
                 f"already sent by earlier runs (not sent again): {activation['already_sent_before']:,}"
             )
     if sent_assets and not any(m.get("dry_run") for m in sent_assets.values()):

@@ -8,6 +8,7 @@ definitions and the checks would otherwise contend for the warehouse file.
 
 import dagster as dg
 
+from orchestration.approvals import approve_volume_hold
 from orchestration.erasure_assets import PURGES
 from orchestration.journey_status_job import set_journey_status_op
 
@@ -58,3 +59,16 @@ measurement_job = dg.define_asset_job(
 )
 def set_journey_status_job():
     set_journey_status_op()
+
+
+@dg.job(
+    name="approve_held_run",
+    executor_def=dg.in_process_executor,
+    description=(
+        "Approve a run held by the activation volume cap: config hold_id (the held activation step's metadata "
+        "volume_holds) and approved_by. The next journey run of that destination sends (docs/operations.md)."
+    ),
+    tags={**WAREHOUSE_WRITER_TAG, "dagster/priority": "10"},
+)
+def approve_held_run_job():
+    approve_volume_hold()
