@@ -64,7 +64,7 @@ def test_journey_runs_are_limited_to_one_at_a_time_by_the_instance_queue():
 
     ((key, value),) = WAREHOUSE_WRITER_TAG.items()
     assert {"key": key, "value": value, "limit": 1} in limits
-    for job in ("journey_run", "retention_purge", "measurement", "set_journey_status"):
+    for job in ("journey_run", "retention_purge", "measurement", "set_journey_status", "approve_held_run"):
         assert defs.resolve_job_def(job).tags[key] == value, job
 
 

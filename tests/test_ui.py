@@ -121,7 +121,7 @@ def test_dagster_dev_serves_our_assets_checks_jobs_schedules_and_sensors(tmp_pat
         checked = {"/".join(n["assetKey"]["path"]) for n in repository["assetNodes"] if n["hasAssetChecks"]}
         assert {"raw/events", "identity/customer_identities", "policy/actions_due"} <= checked
         jobs = {job["name"] for job in repository["jobs"]}
-        assert {"journey_run", "retention_purge", "measurement", "set_journey_status"} <= jobs
+        assert {"journey_run", "retention_purge", "measurement", "set_journey_status", "approve_held_run"} <= jobs
         schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
         assert schedules == dict.fromkeys(
             ["journey_run_every_15_minutes", "measurement_daily", "retention_purge_daily"], "STOPPED"
