@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -160,7 +161,10 @@ def test_a_failed_run_is_alerted_to_the_webhook_signed_with_hmac_sha256(alert_re
 
 
 def test_an_undeliverable_alert_fails_the_sensor_tick_loudly(monkeypatch):
-    monkeypatch.setenv("JOURNEYS_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/alerts")  # discard port: refused
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("JOURNEYS_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{closed_port}/alerts")
     instance = dg.DagsterInstance.ephemeral()
     run, failure = _failed_run(instance)
     context = dg.build_run_status_sensor_context(
