@@ -86,10 +86,16 @@ def raw_batch_profile(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, obj
         columns = _columns(con, "raw", table)
         key = SCHEMAS[table].names[0] if table in SCHEMAS else columns[0]
         event_time = _event_time_column(table, columns)
+        # an event time after its receipt, or a receipt after the row landed (a sender's clock in the future)
+        late_clock = f"interval '{skew} hours'"
         future = (
-            f"{event_time} > coalesce(received_at, _loaded_at) + interval '{skew} hours'"
-            if event_time and "received_at" in columns
-            else "false"
+            " or ".join(
+                [
+                    *([f"{event_time} > coalesce(received_at, _loaded_at) + {late_clock}"] if event_time else []),
+                    *([f"received_at > _loaded_at + {late_clock}"] if "received_at" in columns else []),
+                ]
+            )
+            or "false"
         )
         unknown_channel = (
             f"coalesce(channel not in ({_sql_list(CHANNELS)}), true)" if table in MESSAGE_CHANNEL_TABLES else None

@@ -58,8 +58,9 @@ def _consent_rows(prefix: str, n: int, channel: str = "email", status: str = "op
 
 
 def test_a_broken_raw_batch_fails_only_its_tables_and_only_the_latest_batch_is_profiled(tmp_path):
-    """A good batch passes. The next batch has consent events on 'fax' and a customers file without its email
-    column: those two tables fail, the events of the same batch (with one missing key in 50) pass."""
+    """A good batch passes. The next batch has consent events on 'fax', a customers file without its email
+    column and orders received in 2030: those tables fail; the events of the same batch (one missing key in 50)
+    pass."""
     _write_batch(tmp_path, "consent_events", "batch_0001", _consent_rows("ce", 50))
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         land_new_files(con, tmp_path)
@@ -71,6 +72,8 @@ def test_a_broken_raw_batch_fails_only_its_tables_and_only_the_latest_batch_is_p
     _write_batch(tmp_path, "customers", "batch_0002", [{"customer_id": "cus_1"}], drop=("email",))
     events = [{"event_id": f"e{i}", "customer_id": "cus_1", "event_name": "page_viewed"} for i in range(49)]
     _write_batch(tmp_path, "events", "batch_0002", [*events, {"event_id": None, "event_name": "page_viewed"}])
+    orders = [{"order_id": f"o{i}", "customer_id": "cus_1", "received_at": datetime(2030, 1, 1)} for i in range(2)]
+    _write_batch(tmp_path, "orders", "batch_0002", orders)  # received "in 2030": a sender's clock is wrong
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         land_new_files(con, tmp_path)
         frame, _ = raw_batch_profile(con)
@@ -79,9 +82,10 @@ def test_a_broken_raw_batch_fails_only_its_tables_and_only_the_latest_batch_is_p
     assert profile.loc["consent_events", "unknown_channel_share"] == 1.0
     assert profile.loc["customers", "missing_columns"] == 1
     assert profile.loc["events", "missing_key_share"] == pytest.approx(0.02)
+    assert profile.loc["orders", "future_timestamp_share"] == 1.0
     outcome = validate("raw_inputs", frame, key_column="table_name")
     failing = {key for f in outcome.failures() for key in f.unexpected_keys}
-    assert failing == {"consent_events", "customers"}
+    assert failing == {"consent_events", "customers", "orders"}
     assert (tmp_path / "gx_docs" / "index.html").exists()
 
 
