@@ -23,6 +23,14 @@ from orchestration.settings import paths_from_env
 DESTINATIONS = ACTIONS_DUE_DESTINATIONS
 
 
+def for_selected_journeys(relation: str, journeys: list[str]) -> str:
+    """A route's due actions, only the selected journeys' when the run is for some journeys (run_settings)."""
+    if not journeys:
+        return relation
+    selected = ", ".join("'" + j.replace("'", "''") + "'" for j in journeys)
+    return f"(select * from {relation} as routed where routed.journey_id in ({selected}))"
+
+
 def _routes_described(destination_name: str) -> str:
     try:
         config = load_config()
@@ -60,7 +68,7 @@ def _activation_asset(destination_name: str) -> dg.AssetsDefinition:
                     deliver(
                         con,
                         destination,
-                        actions_relation=relation,
+                        actions_relation=for_selected_journeys(relation, run_settings.journeys),
                         run_id=context.run.run_id,
                         config=config,
                         dry_run=run_settings.dry_run,

@@ -9,7 +9,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from activations.ledger import ensure_ledger
 from orchestration.dbt_args import dbt_build_args
-from orchestration.resources import JourneyRunSettings, WarehouseResource
+from orchestration.journey_status import known_journeys
+from orchestration.resources import JourneyRunSettings, WarehouseResource, unknown_journeys
 from orchestration.settings import DBT_PROJECT_DIR, put_environment_tools_on_path
 
 put_environment_tools_on_path()
@@ -21,9 +22,10 @@ if not dbt_project.manifest_path.exists():
 
 
 def group_for_model_path(fqn: list[str]) -> str:
-    """models/staging/... -> 'staging'; models/marts/<area>/... -> '<area>'."""
+    """models/staging/... -> 'staging'; models/marts/<area>/... and models/intermediate/<area>/... -> '<area>'
+    (identity, segments, journeys, policy, measurement, quality): the UI groups a subject area's models."""
     layer = fqn[1] if len(fqn) > 1 else "default"
-    if layer == "marts" and len(fqn) > 3:
+    if layer in ("marts", "intermediate") and len(fqn) > 3:
         return fqn[2]
     return layer
 
@@ -58,6 +60,13 @@ def journeys_dbt_models(
     # Delivery policy reads the send ledger (what activation already sent): it exists before the first build.
     with warehouse.connect() as con:
         ensure_ledger(con)
-    args = dbt_build_args(as_of=run_settings.as_of_for_run(context), run_id=context.run_id)
+        if run_settings.journeys:
+            # journey_definitions (upstream) has just loaded the runnable journeys
+            problem = unknown_journeys(run_settings.journeys, known_journeys(con) or [])
+            if problem:
+                raise dg.Failure(problem)
+    args = dbt_build_args(
+        as_of=run_settings.as_of_for_run(context), run_id=context.run_id, journeys=run_settings.journeys
+    )
     context.log.info("dbt %s", " ".join(args))
     yield from dbt.cli(args, context=context).stream()

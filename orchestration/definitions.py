@@ -9,13 +9,21 @@ from orchestration.activation_assets import activation_assets
 from orchestration.attribution_assets import attribution_models
 from orchestration.dbt_assets import dbt_project, journeys_dbt_models
 from orchestration.erasure_assets import erasure, retention_purge
-from orchestration.jobs import journey_run_job, retention_purge_job
+from orchestration.jobs import (
+    approve_held_run_job,
+    journey_run_job,
+    measurement_job,
+    retention_purge_job,
+    set_journey_status_job,
+)
 from orchestration.journey_assets import journey_definitions
 from orchestration.landing_assets import raw_landing
 from orchestration.measurement_assets import measurement_assets
-from orchestration.quality_checks import actions_due_are_sendable, rejected_share_is_small
+from orchestration.quality_checks import quality_checks
 from orchestration.report_assets import report_assets
 from orchestration.resources import JourneyRunSettings, WarehouseResource
+from orchestration.schedules import schedules
+from orchestration.sensors import sensors
 
 defs = dg.Definitions(
     assets=[
@@ -29,8 +37,10 @@ defs = dg.Definitions(
         *measurement_assets,
         *report_assets,
     ],
-    asset_checks=[actions_due_are_sendable, rejected_share_is_small],
-    jobs=[journey_run_job, retention_purge_job],
+    asset_checks=quality_checks,
+    jobs=[journey_run_job, retention_purge_job, measurement_job, set_journey_status_job, approve_held_run_job],
+    schedules=schedules,
+    sensors=sensors,
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "warehouse": WarehouseResource(),

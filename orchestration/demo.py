@@ -58,7 +58,17 @@ def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
 
 
 # Checks written in Python (the others are dbt tests).
-PYTHON_CHECKS = {"actions_due_are_sendable", "rejected_share_is_small"}
+PYTHON_CHECKS = {
+    "raw_batch_passes_great_expectations",
+    "identity_graph_is_not_over_merged",
+    "actions_due_are_sendable",
+    "rejected_share_is_small",
+}
+BLOCKING_NOTE = {
+    "raw_batch_passes_great_expectations": "blocking: a broken raw batch stops the run before dbt",
+    "identity_graph_is_not_over_merged": "blocking: stops segments, journeys and activation",
+    "actions_due_are_sendable": "blocking: a failure stops activation",
+}
 
 FACT_QUERIES = {
     "landed_files": ("select count(*), sum(row_count) from raw._landed_files", "one"),
@@ -149,12 +159,17 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
             detail = ", ".join(f"{reason} {n:,}" for reason, n in reasons)
             print(f"     {table:<19} {sum(n for _, n in reasons):>6,}  ({detail})")
     print("\n3. Quality checks (Great Expectations and SQL, as Dagster asset checks)")
-    for c in checks:
-        if c.check_name in PYTHON_CHECKS:
-            print(
-                f"   {c.check_name:<32} {'passed' if c.passed else 'FAILED'}"
-                f"{'  (blocking: a failure stops activation)' if c.check_name == 'actions_due_are_sendable' else ''}"
-            )
+    for name in sorted(PYTHON_CHECKS):
+        ran = [c for c in checks if c.check_name == name]
+        if not ran:
+            continue
+        passed = sum(c.passed for c in ran)
+        verdict = ("passed" if passed == len(ran) else "FAILED") + (
+            f" ({passed}/{len(ran)} tables)" if len(ran) > 1 else ""
+        )
+        note = f"  ({BLOCKING_NOTE[name]})" if name in BLOCKING_NOTE else ""
+        print(f"   {name:<36} {verdict}{note}")
+    print(f"   Great Expectations Data Docs: {paths.data_dir / 'gx_docs' / 'index.html'}")
 
     if facts and facts.get("segments"):
         print("\n   Segments (docs/segments.md): open memberships (closed so far)")
@@ -239,6 +254,8 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
 
     print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000 with this run, the asset graph and checks.")
     print("      BI and ad-hoc SQL: open the BI copy above read-only, even while a run writes (docs/bi.md).")
+    print("      Schedules (journey run every 15 min, measurement, retention purge) and sensors (new raw files,")
+    print("      failure alerts) ship stopped: start them under Automation (docs/operations.md).")
     print()
 
 

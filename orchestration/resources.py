@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
+from pydantic import Field
 
 from orchestration.settings import paths_from_env
 
@@ -13,8 +14,28 @@ from orchestration.settings import paths_from_env
 class JourneyRunSettings(dg.ConfigurableResource):
     """What a marketer sets when launching a run from the UI (Launchpad > resources > run_settings)."""
 
-    as_of: str | None = None
-    dry_run: bool = False
+    as_of: str | None = Field(
+        default=None,
+        description=(
+            "The run's logical time, UTC, ISO 8601 ('2026-11-01T09:00:00'). Empty: the run's creation time. "
+            "Journeys and delivery policy decide as of this moment."
+        ),
+    )
+    dry_run: bool = Field(
+        default=False,
+        description=(
+            "Decide and preview, send nothing: every step runs and records its decisions; activation shows "
+            "masked sample payloads and leaves the send ledger and destinations untouched."
+        ),
+    )
+    journeys: list[str] = Field(
+        default=[],
+        description=(
+            "Journey ids this run decides for, e.g. ['browse_abandonment']. Empty: all journeys. Delivery policy "
+            "evaluates only these journeys' actions and activation sends only theirs; the other journeys' new "
+            "actions stay pending until a run that includes them. Journeys still enrol and step as usual."
+        ),
+    )
 
     def as_of_for_run(self, context: dg.OpExecutionContext) -> str:
         """The run's logical time (UTC, ISO 8601). Without as_of: the run's creation time, the same for
@@ -24,6 +45,18 @@ class JourneyRunSettings(dg.ConfigurableResource):
         record = context.instance.get_run_record_by_id(context.run_id)
         created = record.create_timestamp if record else datetime.now(UTC)
         return created.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
+
+
+def unknown_journeys(selected: list[str], loaded: list[str]) -> str | None:
+    """The error for a run launched for journeys that are not loaded, naming them and the loaded ones."""
+    unknown = sorted(set(selected) - set(loaded))
+    if not unknown:
+        return None
+    return (
+        f"run_settings.journeys: {', '.join(repr(j) for j in unknown)} "
+        f"{'is not a loaded journey' if len(unknown) == 1 else 'are not loaded journeys'}; "
+        f"loaded: {', '.join(loaded) or 'none'}"
+    )
 
 
 def resolve_as_of(as_of: str) -> str:

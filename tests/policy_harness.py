@@ -254,9 +254,10 @@ class PolicyWarehouse:
                 frame = _table(rows, columns)  # noqa: F841
                 con.execute(f"create or replace table {name} as select * from frame")
 
-    def run(self, as_of: datetime) -> None:
+    def run(self, as_of: datetime, **extra_vars) -> None:
+        """dbt build of the policy models at as_of; extra_vars are passed as dbt vars (journeys__selected=[...])."""
         self.runs += 1
-        variables = {"as_of": as_of.isoformat(), "run_id": f"run-{self.runs}"}
+        variables = {"as_of": as_of.isoformat(), "run_id": f"run-{self.runs}", **extra_vars}
         completed = subprocess.run(
             [
                 str(Path(sys.executable).parent / "dbt"),

@@ -43,6 +43,8 @@ def test_asset_graph_has_every_layer_and_the_activation_depends_on_the_actions()
         graph.get(dg.AssetKey(k.split("/"))).group_name for k in ("staging/stg_raw__events", "quality/rejected_rows")
     }
     assert groups == {"staging", "quality"}
+    # intermediate models belong to their subject area's group
+    assert graph.get(dg.AssetKey(["intermediate", "int_identity_links_observed"])).group_name == "identity"
 
 
 def test_journey_runs_are_limited_to_one_at_a_time_by_the_instance_queue():
@@ -57,6 +59,13 @@ def test_journey_runs_are_limited_to_one_at_a_time_by_the_instance_queue():
     from orchestration.definitions import defs
 
     assert defs.resolve_job_def("journey_run").tags[key] == value
+    # every job that writes the DuckDB warehouse is one writer at a time
+    from orchestration.jobs import WAREHOUSE_WRITER_TAG
+
+    ((key, value),) = WAREHOUSE_WRITER_TAG.items()
+    assert {"key": key, "value": value, "limit": 1} in limits
+    for job in ("journey_run", "retention_purge", "measurement", "set_journey_status", "approve_held_run"):
+        assert defs.resolve_job_def(job).tags[key] == value, job
 
 
 def test_erasure_runs_before_activation_and_the_purge_only_in_its_own_job():

@@ -2,7 +2,8 @@
 {#-
     The state of every action journeys decided, right now. Grain: one row per action in journey_actions.
     state is exactly one of: due (activation may send it), deferred, suppressed (final), sent, failed (the last
-    attempt failed; activation retries it while policy keeps it due). A view, so that it shows what activation
+    attempt failed; activation retries it while policy keeps it due), pending (not evaluated by policy yet: the
+    latest run was launched for other journeys, var journeys__selected). A view, so that it shows what activation
     recorded in the send ledger after the dbt build of the same run.
 -#}
 {%- set ledger = adapter.get_relation(this.database, 'activation', 'send_ledger') if execute else none -%}
@@ -63,6 +64,8 @@ select
     case
         when dispatch.is_sent then 'sent'
         when latest_decisions.state = 'due' and dispatch.is_failed then 'failed'
+        -- decided by a journey, not evaluated by policy yet: a run launched for other journeys only
+        when latest_decisions.state is null then 'pending'
         else latest_decisions.state
     end as state,
     latest_decisions.reason,

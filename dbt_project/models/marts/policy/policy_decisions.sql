@@ -12,7 +12,11 @@
       send time: as decided, or the customer's learnt best local hour (send_time: optimal);
       quiet hours of the chosen channel in the customer's time zone -> moved to their end (never dropped);
       later than as_of -> deferred; more than policy__max_lateness_hours late -> suppressed/stale;
+      journey paused (journey_config.journey_status_changes) -> deferred/journey_paused, held until it resumes;
       frequency caps across all journeys, by journey priority -> due, or deferred/dropped (frequency_cap).
+
+    var journeys__selected (a list of journey ids; null = all): a run launched for some journeys evaluates only
+    their actions; the others' open actions wait, unevaluated, for a run that includes them.
 -#}
 {{
     config(
@@ -28,12 +32,18 @@
 {%- set caps = var('policy__frequency_caps') -%}
 {%- set lateness = var('policy__max_lateness_hours') -%}
 {%- set ledger = adapter.get_relation(this.database, 'activation', 'send_ledger') if execute else none -%}
+{%- set status_changes = adapter.get_relation(this.database, 'journey_config', 'journey_status_changes')
+    if execute else none -%}
+{%- set selected_journeys = var('journeys__selected') -%}
 
 with
 
 actions as (
 
     select * from {{ ref('journey_actions') }}
+    {%- if selected_journeys %}
+        where journey_id in ({{ policy_string_list(selected_journeys) }})
+    {%- endif %}
 
 ),
 
@@ -83,6 +93,32 @@ send_hours as (
 channel_preferences as (
 
     select * from {{ ref('customer_channel_preferences') }}
+
+),
+
+paused_journeys as (
+
+    -- each journey's latest status change in effect at as_of (set by the set_journey_status job or
+    -- `journeys pause/resume`); absent until the first change
+    {% if status_changes is not none %}
+        select
+            journey_id,
+            reason as pause_reason,
+            changed_by as paused_by,
+            effective_at as paused_at
+        from {{ status_changes }}
+        where effective_at <= {{ as_of }}
+        qualify
+            row_number() over (partition by journey_id order by effective_at desc, change_id desc) = 1
+            and status = 'paused'
+    {% else %}
+        select
+            cast(null as varchar) as journey_id,
+            cast(null as varchar) as pause_reason,
+            cast(null as varchar) as paused_by,
+            cast(null as timestamp) as paused_at
+        where false
+    {% endif %}
 
 ),
 
@@ -160,6 +196,7 @@ open_actions as (
         'new' as evaluation,
         actions.scheduled_at as base_send_at,
         cast(null as varchar) as held_channel,
+        cast(null as varchar) as previous_reason,
         cast(0 as bigint) as evaluation_number
     from actions
     left join latest_decisions
@@ -174,6 +211,7 @@ open_actions as (
         latest_decisions.send_after as base_send_at,
         -- a due action keeps the channel it was released on; a deferred one chooses again
         case when latest_decisions.state = 'due' then latest_decisions.channel end as held_channel,
+        latest_decisions.reason as previous_reason,
         latest_decisions.evaluation_number
     from actions
     inner join latest_decisions
@@ -202,6 +240,10 @@ described as (
         case when customers.is_eu then 'eu' else 'other' end as region,
         suppression_list.list_name as suppression_list_name,
         erased_customers.request_id as erasure_request_id,
+        paused_journeys.journey_id is not null as is_journey_paused,
+        paused_journeys.pause_reason,
+        paused_journeys.paused_by,
+        paused_journeys.paused_at,
         -- messages: the primary channel then each fallback, in order (or the channel a due action holds);
         -- audiences are uploaded by email address, so they need email and marketing consent to it
         case
@@ -225,6 +267,8 @@ described as (
         on open_actions.customer_id = send_hours.customer_id
     left join erased_customers
         on open_actions.customer_id = erased_customers.customer_id
+    left join paused_journeys
+        on open_actions.journey_id = paused_journeys.journey_id
 
 ),
 
@@ -436,6 +480,9 @@ staged as (
             when blocked_reason is not null then 'suppressed'
             when {{ as_of }} - send_base > to_hours(max_lateness_hours) then 'suppressed'
             when send_after > {{ as_of }} then 'deferred'
+            -- a paused journey's sendable actions are held (not sent, not lost) and take no frequency-cap slot;
+            -- send_after stays their send time, so staleness still counts from it when the journey resumes
+            when is_journey_paused then 'deferred'
             when evaluation = 'due' then 'due'
             else 'cap'
         end as policy_stage,
@@ -443,6 +490,7 @@ staged as (
             when blocked_reason is not null then blocked_reason
             when {{ as_of }} - send_base > to_hours(max_lateness_hours) then 'stale'
             when send_after > {{ as_of }} then case when is_in_quiet_hours then 'quiet_hours' else 'scheduled' end
+            when is_journey_paused then 'journey_paused'
         end as stage_reason
     from timed
 
@@ -550,6 +598,11 @@ evaluated as (
                 then
                     'capped by ' || cap_walk.binding_caps || ' (journey priority ' || staged.priority || ', '
                     || staged.when_capped || ')'
+            when staged.stage_reason = 'journey_paused'
+                then
+                    'journey ' || staged.journey_id || ' paused by ' || coalesce(staged.paused_by, 'unknown')
+                    || ' at ' || strftime(staged.paused_at, '%Y-%m-%d %H:%M') || ' UTC: '
+                    || coalesce(staged.pause_reason, 'no reason given') || ' (held until it resumes)'
             when staged.policy_stage = 'deferred' and staged.is_in_quiet_hours
                 then
                     'quiet hours for ' || staged.final_channel || ' in ' || staged.time_zone || ': deferred to '
@@ -575,10 +628,16 @@ evaluated as (
 
 changed as (
 
-    -- a due action that is still due is not written again
+    -- a due action that is still due, or a held action of a journey still paused, is not written again
     select *
     from evaluated
-    where not (evaluation = 'due' and state = 'due')
+    where
+        not (evaluation = 'due' and state = 'due')
+        and not (
+            evaluation = 'deferred'
+            and previous_reason = 'journey_paused'
+            and reason is not distinct from 'journey_paused'
+        )
 
 )
 
