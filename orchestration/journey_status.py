@@ -57,7 +57,9 @@ def current_statuses(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str
     rows = con.execute(
         f"""
         select journey_id, status, reason, changed_by, effective_at from {STATUS_TABLE}
-        qualify row_number() over (partition by journey_id order by effective_at desc, change_id desc) = 1
+        qualify row_number() over (
+            partition by journey_id order by effective_at desc, changed_at desc, change_id desc
+        ) = 1
         """
     ).fetchall()
     return {journey_id: (status, reason, by, at) for journey_id, status, reason, by, at in rows}
@@ -98,7 +100,8 @@ def set_journey_status(
         )
     if journey_id not in journeys:
         raise JourneyStatusError(f"journey_id: '{journey_id}' is not a loaded journey; loaded: {', '.join(journeys)}")
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    # microseconds kept: a pause and a resume in the same second must still order (latest wins)
+    now = datetime.now(UTC).replace(tzinfo=None)
     effective_at = effective_at or now
     previous = current_statuses(con).get(journey_id, ("active",))[0]
     if previous == status:

@@ -109,7 +109,9 @@ paused_journeys as (
         from {{ status_changes }}
         where effective_at <= {{ as_of }}
         qualify
-            row_number() over (partition by journey_id order by effective_at desc, change_id desc) = 1
+            row_number() over (
+                partition by journey_id order by effective_at desc, changed_at desc, change_id desc
+            ) = 1
             and status = 'paused'
     {% else %}
         select
