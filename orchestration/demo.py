@@ -99,6 +99,22 @@ FACT_QUERIES = {
         "one",
     ),
     "ledger": ("select destination, state, count(*) from activation.send_ledger group by all order by 1, 2", "all"),
+    "attribution": (
+        """select channel,
+                  sum(attributed_conversions) filter (where attribution_model = 'last_touch'),
+                  sum(attributed_conversions) filter (where attribution_model = 'linear'),
+                  sum(attributed_conversions) filter (where attribution_model = 'markov'),
+                  sum(attributed_conversions) filter (where attribution_model = 'shapley'),
+                  sum(attributed_revenue) filter (where attribution_model = 'shapley')
+           from measurement.channel_attribution group by all order by 5 desc nulls last, 1""",
+        "all",
+    ),
+    "holdout_lift": (
+        """select journey_id, treated, holdout, treated_conversion_rate, holdout_conversion_rate,
+                  abs_lift_ci_low, abs_lift_ci_high, p_value, alpha
+           from measurement.holdout_lift order by 1""",
+        "all",
+    ),
     "segments": (
         """select segment_name, count(*) filter (where exited_at is null), count(*) filter (where exited_at is not null)
            from segments.segment_memberships group by all order by 1""",
@@ -239,7 +255,26 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: Paths, data_note: st
         for destination, state, n in facts.get("ledger", []):
             print(f"   ledger {destination}: {n:,} {state}")
 
-    print("\n8. Measurement report and BI copy (docs/measurement.md, docs/bi.md)")
+    print("\n8. Measurement, report and BI copy (docs/measurement.md, docs/bi.md)")
+    if facts.get("attribution"):
+        print("   conversions by channel in the conversion window, by attribution model (docs/measurement.md):")
+        print(f"     {'channel':<14}{'last touch':>11}{'linear':>9}{'markov':>9}{'shapley':>9}{'shapley USD':>13}")
+        for channel, last, linear, markov, shapley, revenue in facts["attribution"]:
+            cells = [
+                f"{v:>{w},.1f}" if v is not None else f"{'-':>{w}}"
+                for v, w in zip((last, linear, markov, shapley, revenue), (11, 9, 9, 9, 13), strict=True)
+            ]
+            print(f"     {channel:<14}" + "".join(cells))
+    if facts.get("holdout_lift"):
+        print("   journeys against their holdout: conversion rate, treated vs holdout; lift interval; p-value")
+        for journey, treated, holdout, rate, control, low, high, p_value, alpha in facts["holdout_lift"]:
+            if None in (rate, control, low, high, p_value):  # an arm without enrollments: nothing to compare
+                print(f"     {journey:<22} {treated:,} treated, {holdout:,} holdout: not enough data for a lift")
+                continue
+            print(
+                f"     {journey:<22} {rate:6.1%} of {treated:,} vs {control:6.1%} of {holdout:,}   "
+                f"{1 - alpha:.0%} [{low:+.1%}, {high:+.1%}]   p={p_value:.3f}"
+            )
     published, report = meta.get("bi/published_warehouse"), meta.get("measurement/report")
     if published:
         print(
