@@ -30,6 +30,13 @@ def group_for_model_path(fqn: list[str]) -> str:
     return layer
 
 
+# Measurement models build in their own dbt step, after erasure: an erasure request deletes the person's rows
+# (raw, staging, identity, journeys) but not their share of an aggregate, so measurement built before it would
+# count them until the next run, and the same inputs would give other numbers on a re-run.
+MEASUREMENT_MODELS = "path:models/intermediate/measurement path:models/marts/measurement"
+ERASURES = dg.AssetKey(["audit", "erasures"])
+
+
 class JourneysDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
@@ -38,13 +45,47 @@ class JourneysDbtTranslator(DagsterDbtTranslator):
             return dbt_resource_props["config"].get("schema") or "seeds"
         return group_for_model_path(dbt_resource_props["fqn"])
 
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        fqn = props.get("fqn", [])
+        if props["resource_type"] == "model" and len(fqn) > 2 and fqn[2] == "measurement":
+            return spec.replace_attributes(deps=[*spec.deps, dg.AssetDep(ERASURES)])
+        return spec
+
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     dagster_dbt_translator=JourneysDbtTranslator(),
     project=dbt_project,
+    exclude=MEASUREMENT_MODELS,
 )
 def journeys_dbt_models(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    run_settings: JourneyRunSettings,
+    warehouse: WarehouseResource,
+):
+    yield from _dbt_build(context, dbt, run_settings, warehouse)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=JourneysDbtTranslator(),
+    project=dbt_project,
+    select=MEASUREMENT_MODELS,
+    name="measurement_dbt_models",
+)
+def measurement_dbt_models(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    run_settings: JourneyRunSettings,
+    warehouse: WarehouseResource,
+):
+    yield from _dbt_build(context, dbt, run_settings, warehouse)
+
+
+def _dbt_build(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     run_settings: JourneyRunSettings,
@@ -53,10 +94,11 @@ def journeys_dbt_models(
     # dbt (a subprocess) reads the warehouse path from this variable in profiles.yml: the same warehouse
     # the Python steps of this run use.
     os.environ["JOURNEYS_WAREHOUSE_PATH"] = warehouse.resolved_path()
-    # A subset (say staging only, launched from the UI) runs the tests of what it builds, not tests that also
-    # read models outside it (dbt's default, "eager", would run a relationships test against a table the subset
-    # never built). A whole run selects everything, so every test still runs.
-    os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
+    # A subset (say staging only, launched from the UI) runs the tests of what it builds and of what it reads,
+    # not tests that also read models downstream of it (dbt's default, "eager", would run a relationships test
+    # against a table the subset never built). "buildable" keeps a measurement model's relationships test to an
+    # identity table in the measurement step; a whole run still runs every test.
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
     # Delivery policy reads the send ledger (what activation already sent): it exists before the first build.
     with warehouse.connect() as con:
         ensure_ledger(con)

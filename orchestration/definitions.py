@@ -7,7 +7,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.activation_assets import activation_assets
 from orchestration.attribution_assets import attribution_models
-from orchestration.dbt_assets import dbt_project, journeys_dbt_models
+from orchestration.dbt_assets import dbt_project, journeys_dbt_models, measurement_dbt_models
 from orchestration.erasure_assets import erasure, retention_purge
 from orchestration.jobs import (
     approve_held_run_job,
@@ -30,6 +30,7 @@ defs = dg.Definitions(
         raw_landing,
         journey_definitions,
         journeys_dbt_models,
+        measurement_dbt_models,
         erasure,
         *activation_assets,
         retention_purge,

@@ -17,7 +17,7 @@ import dagster as dg
 from measurement.report import MEASUREMENT_TABLES, report_path, write_report
 from orchestration.activation_assets import activation_assets
 from orchestration.attribution_assets import attribution_models
-from orchestration.dbt_assets import journeys_dbt_models
+from orchestration.dbt_assets import journeys_dbt_models, measurement_dbt_models
 from orchestration.erasure_assets import erasure
 from orchestration.measurement_assets import measurement_assets
 from orchestration.publish import publish_warehouse, published_warehouse_path
@@ -29,7 +29,7 @@ REPORT = dg.AssetKey(["measurement", "report"])
 # Assets written in Python that write measurement tables (the rest of the measurement marts are dbt models).
 PYTHON_MEASUREMENT_ASSETS = [attribution_models, *measurement_assets]
 _MEASUREMENT_KEYS = {
-    *journeys_dbt_models.keys,
+    *measurement_dbt_models.keys,
     *(key for asset in PYTHON_MEASUREMENT_ASSETS for key in asset.keys),
 }
 # The contract tables this code location builds (docs/measurement.md); one not built is reported as such.
@@ -43,7 +43,7 @@ JOURNEY_MART_KEYS = [
     dg.AssetKey(["journeys", "journey_actions"]),
     dg.AssetKey(["policy", "action_states"]),
 ]
-_WRITER_ASSETS = [journeys_dbt_models, erasure, *activation_assets, *PYTHON_MEASUREMENT_ASSETS]
+_WRITER_ASSETS = [journeys_dbt_models, measurement_dbt_models, erasure, *activation_assets, *PYTHON_MEASUREMENT_ASSETS]
 
 
 def last_writers(assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:

@@ -80,6 +80,18 @@ def test_erasure_runs_before_activation_and_the_purge_only_in_its_own_job():
     assert defs.resolve_job_def("retention_purge").asset_layer.selected_asset_keys == {purge}
 
 
+def test_every_measurement_table_is_built_after_erasure():
+    """An erased person's share of an aggregate is gone in the run that erases them (not one run later)."""
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    erasure = dg.AssetKey(["audit", "erasures"])
+    measurement = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "measurement"]
+    assert len(measurement) > 20
+    not_after = [k.to_user_string() for k in measurement if erasure not in graph.get_ancestor_asset_keys(k)]
+    assert not_after == []
+
+
 def test_who_asked_for_a_purge_comes_from_the_run_tags():
     from orchestration.erasure_assets import requested_by_from_tags
 
