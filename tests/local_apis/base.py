@@ -63,7 +63,37 @@ class Accepted:
     at: float
 
 
-class LocalApi:
+class DeliveryLog:
+    """What a local server accepted, counted for assertions (HTTP APIs and the SMTP server alike). The server
+    keeps `accepted`, `injected`, `received`, `rejected`, `deduplicated` and `_lock`."""
+
+    def delivery_counts(self) -> Counter[str]:
+        """How many times each action id was delivered (deduplicated requests do not count)."""
+        with self._lock:
+            return Counter(a for accepted in self.accepted for a in accepted.action_ids)
+
+    def duplicates(self) -> dict[str, int]:
+        return {a: n for a, n in self.delivery_counts().items() if n > 1}
+
+    def fault_share(self) -> float:
+        with self._lock:
+            return sum(self.injected.values()) / self.received if self.received else 0.0
+
+    def summary(self) -> dict:
+        counts = self.delivery_counts()
+        return {
+            "received": self.received,
+            "faults": dict(self.injected),
+            "fault_share": round(self.fault_share(), 3),
+            "accepted_requests": len(self.accepted),
+            "delivered_actions": len(counts),
+            "duplicates": sum(n - 1 for n in counts.values()),
+            "deduplicated_by_key": self.deduplicated,
+            "rejected": len(self.rejected),
+        }
+
+
+class LocalApi(DeliveryLog):
     """Subclasses set `name` and write `process`. Start with `with Server(...) as api:`; `api.url` is the base URL."""
 
     name = "local"
@@ -113,31 +143,7 @@ class LocalApi:
     def idempotency_key(self, request: Request) -> str | None:
         return None
 
-    # -- counts for assertions ---------------------------------------------------------------------------------
-    def delivery_counts(self) -> Counter[str]:
-        """How many times each action id was delivered (deduplicated requests do not count)."""
-        with self._lock:
-            return Counter(a for accepted in self.accepted for a in accepted.action_ids)
-
-    def duplicates(self) -> dict[str, int]:
-        return {a: n for a, n in self.delivery_counts().items() if n > 1}
-
-    def fault_share(self) -> float:
-        with self._lock:
-            return sum(self.injected.values()) / self.received if self.received else 0.0
-
-    def summary(self) -> dict:
-        counts = self.delivery_counts()
-        return {
-            "received": self.received,
-            "faults": dict(self.injected),
-            "fault_share": round(self.fault_share(), 3),
-            "accepted_requests": len(self.accepted),
-            "delivered_actions": len(counts),
-            "duplicates": sum(n - 1 for n in counts.values()),
-            "deduplicated_by_key": self.deduplicated,
-            "rejected": len(self.rejected),
-        }
+    # counts for assertions: DeliveryLog
 
     # -- the server --------------------------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from email import message_from_bytes
 
-from tests.local_apis.base import Accepted
+from tests.local_apis.base import Accepted, DeliveryLog
 
 SMTP_FAULTS = ("421", "451", "drop")
 
@@ -24,7 +24,7 @@ class QuietTcpServer(socketserver.ThreadingTCPServer):
         pass
 
 
-class LocalSmtp:
+class LocalSmtp(DeliveryLog):
     name = "smtp"
 
     def __init__(self, fault_rate: float = 0.0, seed: int = 0, faults: tuple[str, ...] = SMTP_FAULTS) -> None:
@@ -42,34 +42,12 @@ class LocalSmtp:
         self.injected: Counter[str] = Counter()
         self.received = 0
         self.rejected: list[tuple[int, str]] = []
+        self.deduplicated = 0  # SMTP has no idempotency key: nothing is ever deduplicated
 
     @property
     def host_port(self) -> tuple[str, int]:
         assert self._server is not None
         return self._server.server_address[:2]
-
-    def delivery_counts(self) -> Counter[str]:
-        with self._lock:
-            return Counter(a for accepted in self.accepted for a in accepted.action_ids)
-
-    def duplicates(self) -> dict[str, int]:
-        return {a: n for a, n in self.delivery_counts().items() if n > 1}
-
-    def fault_share(self) -> float:
-        with self._lock:
-            return sum(self.injected.values()) / self.received if self.received else 0.0
-
-    def summary(self) -> dict:
-        counts = self.delivery_counts()
-        return {
-            "received": self.received,
-            "faults": dict(self.injected),
-            "fault_share": round(self.fault_share(), 3),
-            "accepted_requests": len(self.accepted),
-            "delivered_actions": len(counts),
-            "duplicates": sum(n - 1 for n in counts.values()),
-            "rejected": len(self.rejected),
-        }
 
     def __enter__(self) -> LocalSmtp:
         server = self
