@@ -1,35 +1,26 @@
-"""Pure functions that build dbt's command-line arguments. Unit-tested without Dagster."""
+"""Pure functions that build dbt's command line and the run's settings. Unit-tested without Dagster."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 
-def dbt_vars(as_of: str, run_id: str, journeys: Sequence[str] = ()) -> dict:
-    """journeys: the run decides only for these (var journeys__selected); empty: all journeys."""
-    variables: dict = {"as_of": as_of, "run_id": run_id}
-    if journeys:
-        variables["journeys__selected"] = sorted(journeys)
-    return variables
+def dbt_run_env(as_of: str, run_id: str, journeys: Sequence[str] = ()) -> dict[str, str]:
+    """The run's settings for dbt, as the environment variables the models read while executing (macro
+    run_setting). Not --vars: dbt re-parses the whole project when the command line's vars change, and these
+    change every run (docs/decisions/0014-run-settings-outside-the-parse.md).
+
+    journeys: the run decides only for these (JOURNEYS_SELECTED, comma-separated); empty: all journeys."""
+    unsafe = [journey for journey in journeys if "," in journey or not journey.strip()]
+    if unsafe:
+        raise ValueError(f"journey ids must be non-empty and contain no comma: {unsafe!r}")
+    return {"JOURNEYS_AS_OF": as_of, "JOURNEYS_RUN_ID": run_id, "JOURNEYS_SELECTED": ",".join(sorted(journeys))}
 
 
-def dbt_build_args(
-    as_of: str,
-    run_id: str,
-    full_refresh: bool = False,
-    select: Sequence[str] = (),
-    journeys: Sequence[str] = (),
-) -> list[str]:
+def dbt_build_args(full_refresh: bool = False, select: Sequence[str] = ()) -> list[str]:
     """Models and data tests. Unit tests check the SQL, not the data: they run in the test suite (as dbt
     recommends, not in production builds), which also spares every run their fixtures."""
-    args = [
-        "build",
-        "--vars",
-        json.dumps(dbt_vars(as_of, run_id, journeys), sort_keys=True),
-        "--exclude-resource-type",
-        "unit_test",
-    ]
+    args = ["build", "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     if select:

@@ -2,13 +2,15 @@
 
 import os
 from collections.abc import Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from activations.ledger import ensure_ledger
-from orchestration.dbt_args import dbt_build_args
+from orchestration.dbt_args import dbt_build_args, dbt_run_env
 from orchestration.journey_status import known_journeys
 from orchestration.resources import JourneyRunSettings, WarehouseResource, unknown_journeys
 from orchestration.settings import DBT_PROJECT_DIR, put_environment_tools_on_path
@@ -107,8 +109,32 @@ def _dbt_build(
             problem = unknown_journeys(run_settings.journeys, known_journeys(con) or [])
             if problem:
                 raise dg.Failure(problem)
-    args = dbt_build_args(
+    # The run's settings reach dbt as environment variables, read while executing: dbt's partial parsing then
+    # survives from run to run (docs/decisions/0014-run-settings-outside-the-parse.md).
+    run_env = dbt_run_env(
         as_of=run_settings.as_of_for_run(context), run_id=context.run_id, journeys=run_settings.journeys
     )
-    context.log.info("dbt %s", " ".join(args))
-    yield from dbt.cli(args, context=context).stream()
+    args = dbt_build_args()
+    context.log.info("dbt %s (%s)", " ".join(args), ", ".join(f"{k}={v}" for k, v in run_env.items() if v))
+    # One target folder per warehouse and step, kept between runs: its partial_parse.msgpack matches this
+    # warehouse's profile, so the next run re-parses only files that changed (a fresh folder per invocation,
+    # dagster-dbt's default, starts from the project's target/, whose profile may name another warehouse).
+    target_path = Path(warehouse.resolved_path()).parent / "dbt_target" / context.op_execution_context.op_def.name
+    with _environment(run_env):
+        invocation = dbt.cli(args, context=context, target_path=target_path)
+    yield from invocation.stream()
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]):
+    """os.environ with `values` set, restored afterwards (dagster-dbt copies os.environ when it starts dbt)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

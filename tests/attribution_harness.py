@@ -9,16 +9,14 @@ and their data tests) and materializes the real Dagster attribution asset on the
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
+
+from tests.dbt_cli import run_dbt
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -107,25 +105,14 @@ class MeasurementWarehouse:
 
     def build(self, variables: Mapping) -> str:
         """dbt build of the measurement models (and their tests); returns dbt's output."""
-        completed = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dbt"),
-                "build",
-                "--select",
-                *MEASUREMENT_MODELS,
-                # unit tests state the default settings; these builds set their own
-                "--exclude",
-                "test_type:unit",
-                "--vars",
-                json.dumps(dict(variables)),
-                "--target-path",
-                str(self.folder / "target"),
-            ],
-            cwd=DBT_PROJECT_DIR,
-            env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(self.path)},
-            capture_output=True,
-            text=True,
-            timeout=600,
+        settings = dict(variables)
+        completed = run_dbt(
+            # unit tests state the default settings; these builds set their own
+            ["build", "--select", *MEASUREMENT_MODELS, "--exclude", "test_type:unit"],
+            self.path,
+            self.folder / "target",
+            as_of=settings.pop("as_of", None),
+            variables=settings,
         )
         if completed.returncode != 0:
             raise AssertionError(f"dbt build failed:\n{completed.stdout[-6000:]}")

@@ -9,9 +9,6 @@ journey_run job does.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ import pyarrow as pa
 from journey_engine.reference import History
 from journey_engine.spec import Journey
 from journey_engine.tables import write_journey_tables
+from tests.dbt_cli import run_dbt
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -62,23 +60,12 @@ class EngineWarehouse:
 
     def run(self, as_of: datetime) -> None:
         self.runs += 1
-        variables = {"as_of": as_of.isoformat(), "run_id": f"run-{self.runs - 1}"}
-        completed = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dbt"),
-                "run",
-                "--select",
-                *JOURNEY_MODELS,
-                "--vars",
-                json.dumps(variables),
-                "--target-path",
-                str(self.folder / "target"),
-            ],
-            cwd=DBT_PROJECT_DIR,
-            env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(self.path)},
-            capture_output=True,
-            text=True,
-            timeout=600,
+        completed = run_dbt(
+            ["run", "--select", *JOURNEY_MODELS],
+            self.path,
+            self.folder / "target",
+            as_of=as_of.isoformat(),
+            run_id=f"run-{self.runs - 1}",
         )
         if completed.returncode != 0:
             raise AssertionError(f"dbt failed at as_of {as_of}:\n{completed.stdout[-6000:]}")

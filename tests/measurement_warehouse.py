@@ -9,10 +9,6 @@ it check rendering, publishing and documentation, not the numbers, which other t
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -23,6 +19,7 @@ from journey_engine.tables import write_journey_tables
 from orchestration.landing import land_new_files
 from orchestration.settings import DBT_PROJECT_DIR
 from sample_business import generate
+from tests.dbt_cli import run_dbt
 
 AS_OF = "2026-11-01T00:00:00"
 CUSTOMERS = 300
@@ -31,16 +28,7 @@ _built: dict[Path, Path] = {}
 
 
 def _dbt(warehouse: Path, target: Path, *args: str) -> None:
-    command = [str(Path(sys.executable).parent / "dbt"), *args, "--target-path", str(target)]
-    command += ["--vars", json.dumps({"as_of": AS_OF, "run_id": "measurement-tests"})]
-    completed = subprocess.run(
-        command,
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(warehouse)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = run_dbt(args, warehouse, target, as_of=AS_OF, run_id="measurement-tests", timeout=300)
     assert completed.returncode == 0, completed.stdout[-4000:]
 
 

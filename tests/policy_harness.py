@@ -10,9 +10,6 @@ the runner does.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from activations import ledger
+from tests.dbt_cli import run_dbt
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -254,26 +252,17 @@ class PolicyWarehouse:
                 frame = _table(rows, columns)  # noqa: F841
                 con.execute(f"create or replace table {name} as select * from frame")
 
-    def run(self, as_of: datetime, **extra_vars) -> None:
-        """dbt build of the policy models at as_of; extra_vars are passed as dbt vars (journeys__selected=[...])."""
+    def run(self, as_of: datetime, journeys: Sequence[str] = ()) -> None:
+        """dbt build of the policy models at as_of, for the given journeys only (empty: all), as a run passes
+        them."""
         self.runs += 1
-        variables = {"as_of": as_of.isoformat(), "run_id": f"run-{self.runs}", **extra_vars}
-        completed = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dbt"),
-                "build",
-                "--select",
-                *POLICY_MODELS,
-                "--vars",
-                json.dumps(variables),
-                "--target-path",
-                str(self.folder / "target"),
-            ],
-            cwd=DBT_PROJECT_DIR,
-            env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(self.path)},
-            capture_output=True,
-            text=True,
-            timeout=600,
+        completed = run_dbt(
+            ["build", "--select", *POLICY_MODELS],
+            self.path,
+            self.folder / "target",
+            as_of=as_of.isoformat(),
+            run_id=f"run-{self.runs}",
+            journeys=journeys,
         )
         if completed.returncode != 0:
             raise AssertionError(f"dbt failed at as_of {as_of}:\n{completed.stdout[-6000:]}")

@@ -1,20 +1,22 @@
-import json
-
-from orchestration.dbt_args import dbt_build_args
+from orchestration.dbt_args import dbt_build_args, dbt_run_env
 from orchestration.dbt_assets import group_for_model_path
 from orchestration.resources import resolve_as_of
 
 
-def test_build_args_pass_as_of_and_run_id_as_vars():
-    args = dbt_build_args(as_of="2026-11-01T00:00:00", run_id="r1")
-    assert args[:2] == ["build", "--vars"]
-    assert json.loads(args[2]) == {"as_of": "2026-11-01T00:00:00", "run_id": "r1"}
-    assert args[3:5] == ["--exclude-resource-type", "unit_test"]
-    assert "--full-refresh" not in args
+def test_the_run_settings_go_to_the_environment_not_to_the_command_line():
+    """--vars that change every run would force dbt to re-parse the whole project every run."""
+    assert dbt_run_env(as_of="2026-11-01T00:00:00", run_id="r1") == {
+        "JOURNEYS_AS_OF": "2026-11-01T00:00:00",
+        "JOURNEYS_RUN_ID": "r1",
+        "JOURNEYS_SELECTED": "",
+    }
+    args = dbt_build_args()
+    assert args == ["build", "--exclude-resource-type", "unit_test"]
+    assert "--vars" not in args and "--full-refresh" not in args
 
 
 def test_build_args_full_refresh_and_selection():
-    args = dbt_build_args(as_of="x", run_id="r", full_refresh=True, select=["staging", "rejected_rows"])
+    args = dbt_build_args(full_refresh=True, select=["staging", "rejected_rows"])
     assert args[-4:] == ["--full-refresh", "--select", "staging", "rejected_rows"]
 
 

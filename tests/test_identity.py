@@ -7,10 +7,8 @@ customer with a bound of one iteration (the convergence check must fail the buil
 """
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -21,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.landing import land_new_files
-from orchestration.settings import DBT_PROJECT_DIR
 from sample_business import generate
 from sample_business.schema import SCHEMAS
+from tests.dbt_cli import run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +38,8 @@ LINEAGE_COLUMNS = ("_loaded_at", "_updated_at", "_customer_id_changed_at", "_ide
 
 
 def _dbt(warehouse: Path, target: Path, *args: str, run_vars: dict | None = None) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).parent / "dbt"
-    command = [str(dbt), *args, "--target-path", str(target), "--vars", json.dumps(run_vars or RUN_VARS)]
-    return subprocess.run(
-        command,
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(warehouse)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    variables = dict(run_vars or RUN_VARS)
+    return run_dbt(args, warehouse, target, as_of=variables.pop("as_of", None), variables=variables, timeout=300)
 
 
 def _build(

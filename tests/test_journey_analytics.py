@@ -22,10 +22,7 @@ T = 2026-10-01 00:00, as_of = T + 10 days.
 | e8         | treatment | none: the exit rule (`opted_out_all` at T+30m) ends it in wait_1h | none          |
 """
 
-import json
-import os
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +37,7 @@ from journey_engine.tables import write_journey_tables
 from measurement.experiments import compare_proportions
 from orchestration.measurement_assets import experiment_statistics
 from orchestration.resources import WarehouseResource
+from tests.dbt_cli import run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -294,15 +292,8 @@ def _build_inputs(path: Path) -> None:
         )
 
 
-def _dbt(folder: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--target-path", str(folder / "target")],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(warehouse), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _dbt(folder: Path, warehouse: Path, *args: str, variables: dict | None = None) -> subprocess.CompletedProcess:
+    return run_dbt(args, warehouse, folder / "target", as_of=AS_OF.isoformat(), variables=variables, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -316,8 +307,6 @@ def warehouse(tmp_path_factory) -> Path:
         "build",
         "--select",
         *MEASUREMENT_MODELS.split(),
-        "--vars",
-        json.dumps({"as_of": AS_OF.isoformat()}),
     )
     assert built.returncode == 0, built.stdout[-5000:]
     result = dg.materialize(
@@ -467,8 +456,7 @@ def test_a_message_cost_setting_missing_a_channel_is_refused_by_name(tmp_path, w
         "compile",
         "--select",
         "journey_action_outcomes",
-        "--vars",
-        json.dumps({"as_of": AS_OF.isoformat(), "measurement__message_cost": {"email": 0.001, "sms": 0.01}}),
+        variables={"measurement__message_cost": {"email": 0.001, "sms": 0.01}},
     )
     assert completed.returncode != 0
     assert "var measurement__message_cost: channel 'push' has no cost (expected a number >= 0)" in completed.stdout

@@ -1,15 +1,13 @@
 """Marketers' controls outside the policy models: the set_journey_status job and `journeys pause|resume|status`
 write the same audited status log; a run for selected journeys reaches dbt and activation. Real DuckDB, Dagster."""
 
-import json
-
 import dagster as dg
 import duckdb
 import pytest
 
 from orchestration.activation_assets import for_selected_journeys
 from orchestration.cli import main
-from orchestration.dbt_args import dbt_build_args
+from orchestration.dbt_args import dbt_run_env
 from orchestration.resources import unknown_journeys
 
 
@@ -72,10 +70,12 @@ def test_the_cli_pauses_resumes_and_shows_the_status(warehouse, capsys):
 
 
 def test_a_run_for_selected_journeys_passes_them_to_dbt_and_activation_and_names_unknown_ones():
-    args = dbt_build_args("2026-11-01T00:00:00", "run-1", journeys=["welcome", "promo"])
-    assert json.loads(args[args.index("--vars") + 1])["journeys__selected"] == ["promo", "welcome"]
-    everything = dbt_build_args("2026-11-01T00:00:00", "run-1")
-    assert "journeys__selected" not in json.loads(everything[everything.index("--vars") + 1])
+    assert dbt_run_env("2026-11-01T00:00:00", "run-1", journeys=["welcome", "promo"])["JOURNEYS_SELECTED"] == (
+        "promo,welcome"
+    )
+    assert dbt_run_env("2026-11-01T00:00:00", "run-1")["JOURNEYS_SELECTED"] == ""
+    with pytest.raises(ValueError, match="no comma"):
+        dbt_run_env("2026-11-01T00:00:00", "run-1", journeys=["a,b"])
     route = "(select * from policy.actions_due where destination = 'email')"
     assert (
         for_selected_journeys(route, ["promo"])

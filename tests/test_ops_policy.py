@@ -57,7 +57,7 @@ def test_a_paused_journey_holds_its_actions_and_releases_them_on_resume_unless_s
             message("welcome_bo", "bo", "email", T0 + timedelta(hours=19), journey_id="welcome"),
         ]
     )
-    warehouse.run(T0 + timedelta(hours=2, minutes=5), journeys__selected=["promo"])
+    warehouse.run(T0 + timedelta(hours=2, minutes=5), journeys=["promo"])
     assert warehouse.state("promo_bo")[:2] == ("deferred", "journey_paused")
     assert warehouse.query("select count(*) from policy.policy_decisions where action_id = 'promo_ana'") == [(1,)]
     assert warehouse.state("welcome_bo")[:2] == ("pending", None)

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +15,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.settings import DBT_PROJECT_DIR
 from sample_business import generate
+from tests.dbt_cli import run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -104,13 +102,10 @@ def test_dbt_unit_tests_pass_in_both_incremental_and_full_refresh_modes(one_batc
     """Unit tests are left out of production builds; here they run against the built warehouse (the
     incremental-mode fixture reads the column types of the existing table)."""
     data_dir, *_ = one_batch
-    dbt = Path(sys.executable).parent / "dbt"
-    completed = subprocess.run(
-        [str(dbt), "test", "--select", "test_type:unit"],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb")},
-        capture_output=True,
-        text=True,
+    completed = run_dbt(
+        ["test", "--select", "test_type:unit"],
+        data_dir / "warehouse.duckdb",
+        data_dir / "dbt_target" / "unit_tests",
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
@@ -254,9 +249,8 @@ def test_journeys_run_in_the_pipeline_and_why_explains_a_customer(one_batch):
 
 def _build_staging(warehouse: Path, target: Path, *extra: str) -> None:
     """dbt build of staging and rejected_rows (models and data tests) on one warehouse."""
-    completed = subprocess.run(
+    completed = run_dbt(
         [
-            str(Path(sys.executable).parent / "dbt"),
             "build",
             "--select",
             "path:models/staging",
@@ -265,16 +259,11 @@ def _build_staging(warehouse: Path, target: Path, *extra: str) -> None:
             "cautious",
             "--exclude-resource-type",
             "unit_test",
-            "--target-path",
-            str(target),
-            "--vars",
-            json.dumps({"as_of": AS_OF}),
             *extra,
         ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(warehouse)},
-        capture_output=True,
-        text=True,
+        warehouse,
+        target,
+        as_of=AS_OF,
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]

@@ -6,10 +6,7 @@ The floors are measured (docs/policy_learning.md) minus a margin for sampling no
 plausible wrong estimator on the same data stays below its floor, so the floors can fail.
 """
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,8 +14,8 @@ import duckdb
 import pytest
 
 from orchestration.landing import land_new_files
-from orchestration.settings import DBT_PROJECT_DIR
 from sample_business import generate
+from tests.dbt_cli import run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -67,21 +64,7 @@ def warehouse(tmp_path_factory) -> Warehouse:
 
 
 def _dbt(warehouse: Path, target: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            *args,
-            "--target-path",
-            str(target),
-            "--vars",
-            json.dumps({"as_of": AS_OF}),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(warehouse)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_dbt(args, warehouse, target, as_of=AS_OF, timeout=300)
 
 
 def _query(warehouse: Warehouse, sql: str) -> list[tuple]:

@@ -7,10 +7,7 @@ definitions in dbt's graph, which gives dbt no edge to order them (docs/segments
 """
 
 import itertools
-import json
-import os
 import subprocess
-import sys
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,8 +18,8 @@ import duckdb
 import pytest
 
 from orchestration.landing import land_new_files
-from orchestration.settings import DBT_PROJECT_DIR
 from sample_business import generate
+from tests.dbt_cli import run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +37,7 @@ PERSONA_PRECISION_FLOOR = 0.50
 
 
 def _dbt(warehouse: Path, target: Path, as_of: str, *args: str) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).parent / "dbt"
-    command = [str(dbt), *args, "--target-path", str(target), "--vars", json.dumps({"as_of": as_of})]
-    return subprocess.run(
-        command,
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JOURNEYS_WAREHOUSE_PATH": str(warehouse)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_dbt(args, warehouse, target, as_of=as_of, timeout=300)
 
 
 def _run_segments(warehouse: Path, target: Path, as_of: str) -> None:

@@ -795,7 +795,7 @@ decided as (
         new_steps.reason,
         enrollment_facts.entered_at,
         new_steps.transition_at,
-        '{{ var("run_id") }}' as decided_in_run,
+        {{ journeys_run_id() }} as decided_in_run,
         {{ as_of }} as decided_as_of
     from new_steps
     inner join enrollment_facts

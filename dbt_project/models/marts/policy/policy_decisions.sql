@@ -34,7 +34,7 @@
 {%- set ledger = adapter.get_relation(this.database, 'activation', 'send_ledger') if execute else none -%}
 {%- set status_changes = adapter.get_relation(this.database, 'journey_config', 'journey_status_changes')
     if execute else none -%}
-{%- set selected_journeys = var('journeys__selected') -%}
+{%- set selected_journeys = journeys_selected() -%}
 
 with
 
@@ -660,6 +660,6 @@ select
     priority,
     scheduled_at,
     decided_send_after as send_after,
-    '{{ var("run_id") }}' as decided_in_run,
+    {{ journeys_run_id() }} as decided_in_run,
     {{ as_of }} as decided_as_of
 from changed
