@@ -9,9 +9,11 @@ Erasure, in the journey_run job after the dbt build and before activation, for e
    device ids the identity graph links to them (unambiguous ones only: a shared device is not theirs alone),
    and the keys of their orders, actions and enrollments (order_items, the send ledger and journey tables
    reference those, not the customer);
-3. delete, in one transaction per request, every matching row of every base table found in information_schema
-   with a column named customer_id, email, phone, anonymous_id, device_id, order_id, action_id, enrollment_id,
-   or raw_record (the JSON of a rejected raw row); views follow their tables;
+3. delete every matching row of every base table found in information_schema with a column named
+   customer_id, email, phone, anonymous_id, device_id, order_id, action_id, enrollment_id, or raw_record (the
+   JSON of a rejected raw row); views follow their tables. All pending requests go in one transaction and one
+   set-based pass: each table is read and deleted from once, whatever the number of requests, and a row
+   counts for the first request (in request order) that names it;
 4. record deletion actions for the CRM and ad-audience destinations and an audit row with the counts.
 A request is executed once (audit.erasures is keyed on request_id). Every run also sweeps rows that arrived
 again for an already erased customer (customer_id or email hash, and any account created anew under one of
@@ -216,106 +218,118 @@ def _value_sql(column: str, expression: str) -> str:
     return f"cast({expression} as varchar)"
 
 
-def _match_sql(columns: Iterable[str], kinds: Iterable[str] = tuple(TARGET_COLUMNS.values())) -> str:
-    """A where-condition: the row carries one of the targets (in erasure_targets) in a column or its raw JSON."""
+def _matches_sql(relation: str, columns: Iterable[str], kinds: Iterable[str] = tuple(TARGET_COLUMNS.values())) -> str:
+    """A query of (row_ref, request_rank): each row of `relation` that carries a target of one of `kinds` (in a
+    column, an identity-graph pair or its raw JSON), with the first request (in request order) whose target it
+    carries. One join per matching column, for every request at once."""
     wanted = set(kinds)
-    conditions = []
+    joins = []  # (target kind, SQL expression of the row's value, extra condition on the row)
+
+    def join(kind: str, value: str, condition: str = "true") -> None:
+        if kind in wanted:
+            joins.append(
+                f"""select stored.rowid as row_ref, targets.request_rank
+                    from {_quote(relation)} as stored
+                    inner join erasure_targets as targets
+                        on targets.kind = '{kind}' and targets.value = {value}
+                    where {condition}"""
+            )
+
     for column in columns:
         if column in TYPED_IDENTIFIERS:
-            type_column = TYPED_IDENTIFIERS[column]
             for identifier_type, like_column in IDENTIFIER_TYPE_COLUMN.items():
-                kind = TARGET_COLUMNS[like_column]
-                if kind in wanted:
-                    value = _value_sql(like_column, f'"{column}"')
-                    conditions.append(
-                        f"(\"{type_column}\" = '{identifier_type}' and "
-                        f"{value} in (select value from erasure_targets where kind = '{kind}'))"
-                    )
+                join(
+                    TARGET_COLUMNS[like_column],
+                    _value_sql(like_column, f'stored."{column}"'),
+                    f"stored.\"{TYPED_IDENTIFIERS[column]}\" = '{identifier_type}'",
+                )
         elif column in CUSTOMER_ID_LIST_COLUMNS:
             if "customer_id" in wanted:
-                conditions.append(
-                    f"""list_has_any(cast("{column}" as varchar[]),
-                        (select coalesce(list(value), []) from erasure_targets where kind = 'customer_id'))"""
+                joins.append(
+                    f"""select stored.rowid as row_ref, targets.request_rank
+                        from {_quote(relation)} as stored
+                        inner join erasure_targets as targets
+                            on targets.kind = 'customer_id'
+                            and list_contains(cast(stored."{column}" as varchar[]), targets.value)"""
                 )
         elif column == RAW_RECORD_COLUMN:
             for name, kind in TARGET_COLUMNS.items():
-                if kind in wanted:
-                    value = _value_sql(name, f"json_extract_string({RAW_RECORD_COLUMN}, '$.{name}')")
-                    conditions.append(f"{value} in (select value from erasure_targets where kind = '{kind}')")
-        elif TARGET_COLUMNS[column] in wanted:
-            value = _value_sql(column, f'"{column}"')
-            conditions.append(f"{value} in (select value from erasure_targets where kind = '{TARGET_COLUMNS[column]}')")
-    return " or ".join(conditions) if conditions else "false"
+                join(kind, _value_sql(name, f"json_extract_string(stored.{RAW_RECORD_COLUMN}, '$.{name}')"))
+        else:
+            join(TARGET_COLUMNS[column], _value_sql(column, f'stored."{column}"'))
+    if not joins:
+        return "select null::bigint as row_ref, null::integer as request_rank where false"
+    union = "\n union all \n".join(joins)
+    return f"select row_ref, min(request_rank) as request_rank from ({union}) as hits group by row_ref"
 
 
 def _load_targets(
-    con: duckdb.DuckDBPyConnection, customer_ids: list[str], email_hashes: list[str], accounts_by_email: bool = False
+    con: duckdb.DuckDBPyConnection, people: list[tuple[int, str | None, list[str]]], sweep: bool = False
 ) -> None:
-    """Fills the temp table erasure_targets(kind, value) with everything that identifies the person.
-    accounts_by_email: also every customer_id on a row with one of the emails (the sweep: an export that
-    re-creates an erased person's account under a new customer_id)."""
-    con.execute("create or replace temp table erasure_targets (kind varchar, value varchar)")
-    for kind, values in (("customer_id", customer_ids), ("email_sha256", email_hashes)):
-        if values:
-            con.executemany(f"insert into erasure_targets values ('{kind}', ?)", [[v] for v in values])
-    if accounts_by_email and email_hashes:
-        for relation, columns in tables_with_personal_columns(con).items():
+    """Fills the temp table erasure_targets(request_rank, kind, value) with everything that identifies each
+    person, for all of them at once: people = [(request_rank, customer_id or None, email hashes)].
+    sweep: also every customer_id on a row with one of the emails (an export that re-creates an erased person's
+    account under a new customer_id)."""
+    con.execute("create or replace temp table erasure_targets (request_rank integer, kind varchar, value varchar)")
+    rows = [[rank, "customer_id", customer_id] for rank, customer_id, _ in people if customer_id]
+    rows += [[rank, "email_sha256", value] for rank, _, hashes in people for value in hashes]
+    if rows:
+        con.executemany("insert into erasure_targets values (?, ?, ?)", rows)
+    tables = tables_with_personal_columns(con)
+
+    def add_from_rows(relation: str, kinds: Iterable[str], kind: str, value: str, column: str) -> None:
+        con.execute(
+            f"""insert into erasure_targets
+                select distinct hits.request_rank, '{kind}', {value}
+                from {_quote(relation)} as stored
+                inner join ({_matches_sql(relation, tables[relation], kinds)}) as hits on stored.rowid = hits.row_ref
+                where stored."{column}" is not null"""
+        )
+
+    if sweep:
+        for relation, columns in tables.items():
             if "email" in columns and "customer_id" in columns:
-                con.execute(
-                    f"""insert into erasure_targets
-                        select distinct 'customer_id', cast(customer_id as varchar) from {_quote(relation)}
-                        where ({_match_sql(["email"], kinds=("email_sha256",))}) and customer_id is not null"""
+                add_from_rows(
+                    relation, ("email_sha256",), "customer_id", "cast(stored.customer_id as varchar)", "customer_id"
                 )
-    if customer_ids and _relation_exists(con, "identity.customer_identities"):
+    if _relation_exists(con, "identity.customer_identities"):
         # Every identifier the identity graph links to the person; ambiguous ones (shared devices, a family
         # email) belong to others too and are not theirs to erase.
         con.execute(
             """
             insert into erasure_targets
             select distinct
+                targets.request_rank,
                 case when identifier_type = 'email' then 'email_sha256' else identifier_type end,
                 case when identifier_type = 'email' then sha256(lower(trim(identifier_value))) else identifier_value end
-            from identity.customer_identities
-            where
-                customer_id in (select value from erasure_targets where kind = 'customer_id')
-                and identifier_type in ('email', 'anonymous_id', 'device_id')
-                and not is_ambiguous
+            from identity.customer_identities as identities
+            inner join erasure_targets as targets
+                on targets.kind = 'customer_id' and identities.customer_id = targets.value
+            where identifier_type in ('email', 'anonymous_id', 'device_id') and not is_ambiguous
             """
         )
-    tables = tables_with_personal_columns(con)
     # Emails and phones on the person's own rows (customer records, logins), then the keys their rows carry.
     for relation, columns in tables.items():
-        by_person = _match_sql(columns, kinds=("customer_id",))
         for column, kind in (("email", "email_sha256"), ("phone", "phone_sha256")):
             if column in columns:
-                con.execute(
-                    f"""insert into erasure_targets
-                        select distinct '{kind}', {_value_sql(column, f'"{column}"')}
-                        from {_quote(relation)} where ({by_person}) and "{column}" is not null"""
-                )
+                add_from_rows(relation, ("customer_id",), kind, _value_sql(column, f'stored."{column}"'), column)
     person_kinds = ("customer_id", "email_sha256", "phone_sha256", "anonymous_id", "device_id")
     for relation, columns in tables.items():
-        linked = [k for k in LINKED_KEYS if k in columns]
-        if not linked:
-            continue
-        matches = _match_sql(columns, kinds=person_kinds)
-        for key in linked:
-            con.execute(
-                f"""insert into erasure_targets
-                    select distinct '{key}', cast("{key}" as varchar)
-                    from {_quote(relation)} where ({matches}) and "{key}" is not null"""
-            )
+        for key in (k for k in LINKED_KEYS if k in columns):
+            add_from_rows(relation, person_kinds, key, f'cast(stored."{key}" as varchar)', key)
     con.execute("create or replace temp table erasure_targets as select distinct * from erasure_targets")
 
 
-def _pending_actions(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str]]) -> int:
-    """Actions of the person that were decided and not sent (sent = 'sent' in the send ledger)."""
+def _pending_actions(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str]]) -> dict[int, int]:
+    """Per request: actions of the person that were decided and not sent (sent = 'sent' in the send ledger)."""
     decided = [r for r, cols in tables.items() if "action_id" in cols and "customer_id" in cols]
     if not decided:
-        return 0
+        return {}
     union = " union ".join(
-        f"select cast(action_id as varchar) as action_id from {_quote(r)} "
-        "where customer_id in (select value from erasure_targets where kind = 'customer_id')"
+        f"""select distinct targets.request_rank, cast(decided.action_id as varchar) as action_id
+            from {_quote(r)} as decided
+            inner join erasure_targets as targets
+                on targets.kind = 'customer_id' and decided.customer_id = targets.value"""
         for r in decided
     )
     sent = (
@@ -323,32 +337,41 @@ def _pending_actions(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str]
         if _relation_exists(con, LEDGER_TABLE)
         else "select null::varchar as action_id where false"
     )
-    return con.execute(f"select count(*) from ({union}) where action_id not in ({sent})").fetchone()[0]
+    return dict(
+        con.execute(
+            f"""select request_rank, count(distinct action_id) from ({union})
+                where action_id not in ({sent}) group by request_rank"""
+        ).fetchall()
+    )
 
 
-def _delete_matching_rows(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[str], int]:
-    """Deletes every row that carries a target. Returns rows deleted per table, the raw source files that held
-    them, and how many enrollments ended."""
-    tables = tables_with_personal_columns(con)
-    deleted: dict[str, int] = {}
-    source_files: set[str] = set()
-    enrollments_ended = 0
-    for relation, columns in tables.items():
-        condition = _match_sql(columns)
+@dataclass
+class _Deleted:
+    rows: dict[int, dict[str, int]] = field(default_factory=dict)  # request_rank -> relation -> rows
+    source_files: dict[int, set[str]] = field(default_factory=dict)  # request_rank -> raw files that held them
+
+    def of(self, rank: int) -> dict[str, int]:
+        return self.rows.get(rank, {})
+
+
+def _delete_matching_rows(con: duckdb.DuckDBPyConnection) -> _Deleted:
+    """Deletes every row that carries a target, one statement per table for all requests; each row counts for
+    the first request whose target it carries."""
+    deleted = _Deleted()
+    for relation, columns in tables_with_personal_columns(con).items():
+        con.execute(f"create or replace temp table erasure_hits as {_matches_sql(relation, columns)}")
+        for rank, count in con.execute("select request_rank, count(*) from erasure_hits group by 1").fetchall():
+            deleted.rows.setdefault(rank, {})[relation] = int(count)
         if relation.startswith("raw."):
-            source_files.update(
-                r[0]
-                for r in con.execute(
-                    f"select distinct _source_file from {_quote(relation)} where {condition}"
-                ).fetchall()
-                if r[0] is not None
-            )
-        (count,) = con.execute(f"delete from {_quote(relation)} where {condition}").fetchone()
-        if count:
-            deleted[relation] = int(count)
-            if relation == "journeys.journey_enrollments":
-                enrollments_ended = int(count)
-    return deleted, sorted(source_files), enrollments_ended
+            for rank, source_file in con.execute(
+                f"""select distinct hits.request_rank, stored._source_file from {_quote(relation)} as stored
+                    inner join erasure_hits as hits on stored.rowid = hits.row_ref
+                    where stored._source_file is not null"""
+            ).fetchall():
+                deleted.source_files.setdefault(rank, set()).add(source_file)
+        con.execute(f"delete from {_quote(relation)} where rowid in (select row_ref from erasure_hits)")
+    con.execute("drop table if exists erasure_hits")
+    return deleted
 
 
 def _pending_requests(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -399,71 +422,89 @@ def _deletion_actions(request_id: str, customer_id: str | None, email_hashes: li
 
 
 def execute_erasures(con: duckdb.DuckDBPyConnection, run_id: str, executed_at: datetime | None = None) -> ErasureReport:
-    """Executes every erasure request not executed yet, then sweeps re-ingested rows of erased customers."""
+    """Executes every erasure request not executed yet, all of them in one set-based pass (one transaction; each
+    table is read and deleted from once for all requests), then sweeps re-ingested rows of erased customers."""
     executed_at = executed_at or _now()
     ensure_erasure_tables(con)
     report = ErasureReport()
     report.already_executed = con.execute(f"select count(*) from {AUDIT_ERASURES}").fetchone()[0]
-    for request_id, customer_id, email, requested_by, requested_at in _pending_requests(con):
+    requests = _pending_requests(con)
+    if requests:
         con.execute("begin transaction")
         try:
-            email_hashes = (
-                [con.execute("select sha256(lower(trim(?)))", [email]).fetchone()[0]] if email is not None else []
-            )
-            _load_targets(con, [customer_id] if customer_id else [], email_hashes)
-            all_hashes = sorted(
-                r[0] for r in con.execute("select value from erasure_targets where kind = 'email_sha256'").fetchall()
-            )
-            pending = _pending_actions(con, tables_with_personal_columns(con))
-            deleted, source_files, enrollments_ended = _delete_matching_rows(con)
-            for destination_row in _deletion_actions(request_id, customer_id, all_hashes):
-                con.execute(
-                    f"""insert into {ERASURE_DELETIONS}
-                        select md5('erasure|' || ? || '|' || ?), ?, ?, ?, ?, ?, ?, 'pending', ?, ?
-                        on conflict do nothing""",
-                    [
-                        request_id,
-                        destination_row[1],
-                        *destination_row,
-                        all_hashes if destination_row[2] == "audience" else [],
-                        executed_at,
-                        run_id,
-                    ],
-                )
-            con.execute(
-                f"insert into {AUDIT_ERASURES} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    request_id,
-                    customer_id,
-                    all_hashes,
-                    requested_by,
-                    requested_at,
-                    executed_at,
-                    run_id,
-                    pending,
-                    enrollments_ended,
-                    json.dumps(deleted, sort_keys=True),
-                    json.dumps(source_files),
-                ],
-            )
+            _execute(con, requests, run_id, executed_at, report)
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
-        if customer_id is None and not deleted:
+    report.swept_rows = sweep_erased_customers(con, run_id, executed_at)
+    con.execute("checkpoint")  # DuckDB reclaims deleted rows' storage at a checkpoint
+    return report
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection, requests: list[tuple], run_id: str, executed_at: datetime, report: ErasureReport
+) -> None:
+    people = []
+    for rank, (_, customer_id, email, _, _) in enumerate(requests):
+        hashes = [con.execute("select sha256(lower(trim(?)))", [email]).fetchone()[0]] if email is not None else []
+        people.append((rank, customer_id, hashes))
+    _load_targets(con, people)
+    email_hashes: dict[int, list[str]] = {}
+    for rank, value in con.execute(
+        "select request_rank, value from erasure_targets where kind = 'email_sha256' order by value"
+    ).fetchall():
+        email_hashes.setdefault(rank, []).append(value)
+    pending = _pending_actions(con, tables_with_personal_columns(con))
+    deleted = _delete_matching_rows(con)
+    deletions, audits = [], []
+    for rank, (request_id, customer_id, _, requested_by, requested_at) in enumerate(requests):
+        hashes, rows = email_hashes.get(rank, []), deleted.of(rank)
+        for destination_row in _deletion_actions(request_id, customer_id, hashes):
+            deletions.append(
+                [
+                    request_id,
+                    destination_row[1],
+                    *destination_row,
+                    hashes if destination_row[2] == "audience" else [],
+                    executed_at,
+                    run_id,
+                ]
+            )
+        audits.append(
+            [
+                request_id,
+                customer_id,
+                hashes,
+                requested_by,
+                requested_at,
+                executed_at,
+                run_id,
+                pending.get(rank, 0),
+                rows.get("journeys.journey_enrollments", 0),
+                json.dumps(rows, sort_keys=True),
+                json.dumps(sorted(deleted.source_files.get(rank, ()))),
+            ]
+        )
+        if customer_id is None and not rows:
             report.unresolved.append(request_id)
-        report.executed.append({"request_id": request_id, "customer_id": customer_id, "rows_deleted": deleted})
+        report.executed.append({"request_id": request_id, "customer_id": customer_id, "rows_deleted": rows})
         log.info(
             "erasure %s (requested by %s): %d rows deleted from %d tables, %d pending actions cancelled",
             request_id,
             requested_by,
-            sum(deleted.values()),
-            len(deleted),
-            pending,
+            sum(rows.values()),
+            len(rows),
+            pending.get(rank, 0),
         )
-    report.swept_rows = sweep_erased_customers(con, run_id, executed_at)
-    con.execute("checkpoint")  # DuckDB reclaims deleted rows' storage at a checkpoint
-    return report
+    if deletions:
+        con.executemany(
+            f"""insert into {ERASURE_DELETIONS}
+                select md5('erasure|' || ? || '|' || ?), ?, ?, ?, ?, ?, ?, 'pending', ?, ?
+                on conflict do nothing""",
+            deletions,
+        )
+    con.executemany(f"insert into {AUDIT_ERASURES} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", audits)
 
 
 def sweep_erased_customers(con: duckdb.DuckDBPyConnection, run_id: str, executed_at: datetime) -> dict[str, int]:
@@ -478,10 +519,12 @@ def sweep_erased_customers(con: duckdb.DuckDBPyConnection, run_id: str, executed
         return {}
     customer_ids = sorted({c for c, _ in tombstones if c})
     hashes = sorted({h for _, hs in tombstones for h in hs})
+    # one "request" for all tombstones: the sweep audits per table, not per person
+    people = [(0, customer_id, []) for customer_id in customer_ids] + [(0, None, hashes)]
     con.execute("begin transaction")
     try:
-        _load_targets(con, customer_ids, hashes, accounts_by_email=True)
-        deleted, _, _ = _delete_matching_rows(con)
+        _load_targets(con, people, sweep=True)
+        deleted = _delete_matching_rows(con).of(0)
         if deleted:
             con.execute(
                 f"insert into {AUDIT_SWEEPS} values (?, ?, ?)",
