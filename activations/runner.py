@@ -365,12 +365,24 @@ def activate(
     return finish()
 
 
-# Ledger groups (see docs/decisions/0010-ledger-groups.md): intent is recorded for up to this many actions in one
-# statement before any of them is handed to a worker; acknowledged results are marked in one statement when this
-# many have come back, or when the oldest has waited RESULT_FLUSH_S, or when nothing is left in flight. A
+# Ledger groups (see docs/decisions/0010-ledger-groups.md): intent is recorded for a group of actions in one
+# statement before any of them is handed to a worker; acknowledged results are marked in one statement when a
+# group's worth has come back, or when the oldest has waited RESULT_FLUSH_S, or when nothing is left in flight. A
 # destination (or its block in the config file) may set `ledger_group_size`.
 LEDGER_GROUP_ACTIONS = 500
+LEDGER_GROUP_BATCHES = 4
 RESULT_FLUSH_S = 0.25
+
+
+def ledger_group_size(destination: Destination) -> int:
+    """Actions per ledger statement: the destination's `ledger_group_size`, else at least LEDGER_GROUP_ACTIONS
+    and at least LEDGER_GROUP_BATCHES of its batches."""
+    configured = getattr(destination, "ledger_group_size", None)
+    if configured is not None:
+        if int(configured) < 1:
+            raise ValueError(f"destination '{destination.name}': ledger_group_size must be >= 1, got {configured}")
+        return int(configured)
+    return max(LEDGER_GROUP_ACTIONS, LEDGER_GROUP_BATCHES * max(1, destination.max_batch_size))
 
 
 @dataclass
@@ -399,9 +411,10 @@ def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: Act
     bucket = TokenBucket(destination.requests_per_second, destination.burst)
     rng = random.Random(seed)
     queue = iter(batches)
-    width = max(1, destination.max_concurrency)
-    group_actions = max(1, int(getattr(destination, "ledger_group_size", None) or LEDGER_GROUP_ACTIONS))
-    window = max(2 * group_actions, (width + 1) * max(1, destination.max_batch_size))
+    width, batch_size = max(1, destination.max_concurrency), max(1, destination.max_batch_size)
+    group_actions = ledger_group_size(destination)
+    # two groups, and room for a whole group more than every worker's batch plus one, so no worker waits
+    window = max(2 * group_actions, group_actions + (width + 1) * batch_size)
     stop = threading.Event()
     done: SimpleQueue = SimpleQueue()
     state = _Window()

@@ -176,8 +176,11 @@ def webhook_capacity(api: ServerProcess, threads: int, seconds: float) -> float:
 
 def sendgrid_capacity(api: ServerProcess, batch: int, threads: int, seconds: float) -> float:
     destination = SendGridDestination("bench", {"from_email": "b@shop.example", "template_ids": {"t": "d-t"}}, api.url)
-    rows = [{"action_id": f"a{i:09d}", "address": f"p{i}@example.com", "template": "t", "payload_fields": "{}"}]
-    request = destination.build_request(rows * batch)
+    rows = [
+        {"action_id": f"a{i:09d}", "address": f"p{i}@example.com", "template": "t", "payload_fields": "{}"}
+        for i in range(batch)
+    ]
+    request = destination.build_request(rows)  # SendGrid has no idempotency key: the same request may repeat
     requests = [request] * int(seconds * 1000)
     return _hammer(api, requests, threads, seconds, 202) * batch
 
@@ -198,8 +201,11 @@ def _warehouse(directory: Path, actions: int, batched: bool) -> Path:
     return path
 
 
-def run_core(api: ServerProcess, mode: str, warehouse: Path, batch: int, concurrency: int) -> tuple[float, int, int]:
+def run_core(
+    api: ServerProcess, mode: str, warehouse: Path, batch: int, concurrency: int, group: int | None = None
+) -> tuple[float, int, int]:
     settings = {
+        **({"ledger_group_size": group} if group else {}),
         "max_concurrency": concurrency,
         "requests_per_second": 1e6,  # the sink has no rate limit: measure the core, not the token bucket
         "burst": 1000,
@@ -251,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per setting a target applies to; the median is reported"
     )
+    parser.add_argument("--ledger-group-size", type=int, default=None, help="default: the core's")
     parser.add_argument("--drt-python", default=None, help="python of a venv with drt-core, for the comparison")
     parser.add_argument("--quick", action="store_true", help="short runs: 5,000 one-row actions, 1 repeat")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -274,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         if "batched" in modes:
             _batched(args, tmp_dir, results, failures)
     print()
-    print(f"{'mode':<8} {'batch':>5} {'conc':>4} {'sink capacity/s':>15} {'core/s':>8} {'share':>6} {'drt/s':>7} "
-          f"{'core/drt':>8}  target")
+    print(
+        f"{'mode':<8} {'batch':>5} {'conc':>4} {'sink capacity/s':>15} {'core/s':>8} {'share':>6} {'drt/s':>7} "
+        f"{'core/drt':>8}  target"
+    )
     for r in results:
         drt = r.get("drt_actions_per_s")
         ratio = f"{r['core_actions_per_s'] / drt:>7.1f}x" if drt else f"{'-':>8}"
@@ -310,7 +319,9 @@ def _one_row(args, tmp_dir: Path, results: list, failures: list) -> None:
             for _ in range(args.repeat):
                 api.call("POST", "/_reset")
                 warehouse = _warehouse(tmp_dir, args.webhook_actions, batched=False)
-                throughput, requests, actions = run_core(api, "one-row", warehouse, 1, concurrency)
+                throughput, requests, actions = run_core(
+                    api, "one-row", warehouse, 1, concurrency, args.ledger_group_size
+                )
                 _checked(api, actions)
                 runs.append(throughput)
             throughput = statistics.median(runs)
@@ -345,7 +356,9 @@ def _batched(args, tmp_dir: Path, results: list, failures: list) -> None:
                 for _ in range(args.repeat if applies else 1):
                     api.call("POST", "/_reset")
                     warehouse = _warehouse(tmp_dir, actions, batched=True)
-                    throughput, requests, _ = run_core(api, "batched", warehouse, batch, concurrency)
+                    throughput, requests, _ = run_core(
+                        api, "batched", warehouse, batch, concurrency, args.ledger_group_size
+                    )
                     _checked(api, actions)
                     runs.append(throughput)
                 throughput = statistics.median(runs)
@@ -353,7 +366,9 @@ def _batched(args, tmp_dir: Path, results: list, failures: list) -> None:
                 verdict = ("ok" if ok else "BELOW TARGET") if applies else "n/a (conc < 2 x sink workers)"
                 row = _result("batched", batch, concurrency, capacity, throughput, runs, requests, drt, verdict)
                 results.append(row)
-                print(f"batched: batch {batch}, concurrency {concurrency}: {throughput:,.0f} actions/s of {capacity:,.0f}")
+                print(
+                    f"batched: batch {batch}, concurrency {concurrency}: {throughput:,.0f} actions/s of {capacity:,.0f}"
+                )
                 if applies and not ok:
                     failures.append(row)
     finally:
