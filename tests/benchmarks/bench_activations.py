@@ -358,7 +358,7 @@ def _batched(args, tmp_dir: Path, results: list, failures: list) -> None:
                 warehouse = _warehouse(tmp_dir, actions, batched=True)
                 drt = run_drt(args.drt_python, api, "batched", warehouse, batch, tmp_dir)
                 _checked(api, actions)
-                print(f"batched: batch {batch}: drt-core sendgrid: {drt:,.0f} rows/s")
+                print(f"batched: batch {batch}: drt-core rest_api, body_mode batch: {drt:,.0f} rows/s")
             for concurrency in [int(c) for c in args.concurrency.split(",")]:
                 applies = concurrency >= 2 * args.server_workers
                 runs = []

@@ -3,7 +3,8 @@
 Run by bench_activations.py with the python of a separate venv that has drt-core installed (`--drt-python`);
 drt-core is never a dependency of this project, and this file imports nothing from it or from the project: it
 writes a drt project (drt_project.yml, syncs/bench.yml, and profiles.yml under a throwaway HOME) that reads the
-bench's DuckDB table, runs `drt run` in a subprocess, and prints {"rows": n, "seconds": s, "rows_per_s": r}.
+bench's DuckDB table, runs `drt run` in a subprocess, and prints the rows, the wall time, the sync's own duration
+as drt reports it (without its process start) and rows per second of the latter.
 
 one-row: drt's rest_api destination, one JSON body per row (body_mode record; the webhook receiver's body, the
 action_id as Idempotency-Key), to the local webhook receiver. drt cannot sign the body, so the bench's receiver
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -109,7 +111,23 @@ def main() -> int:
     if out.returncode != 0:
         sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
         return out.returncode
-    print(json.dumps({"rows": rows, "seconds": round(seconds, 3), "rows_per_s": rows / seconds}))
+    # drt prints the sync's own duration ("✓ 20000 synced  (57.3s)"): without its process start, like the core's
+    # figure (activate() alone); the wall time is kept beside it
+    reported = re.search(r"(\d+) synced\s+\((\d+(?:\.\d+)?)s\)", out.stdout)
+    if not reported or int(reported.group(1)) != rows:
+        sys.stderr.write(f"drt did not report {rows} rows synced:\n{out.stdout[-3000:]}")
+        return 1
+    sync_seconds = float(reported.group(2))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "wall_seconds": round(seconds, 3),
+                "sync_seconds": sync_seconds,
+                "rows_per_s": rows / sync_seconds,
+            }
+        )
+    )
     return 0
 
 
