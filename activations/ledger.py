@@ -4,13 +4,16 @@ States: pending (intent recorded, outcome not known yet: in flight), sent (the d
 failed (the destination refused it with a final error; the API's message is in `error`), dead (retriable errors
 until the run's retry budget ran out; `error` holds the last one; the next run sends it again).
 
-Order of work for every batch (see docs/decisions/0002-send-ledger.md and 0009-activation-core.md):
-1. record intent (state 'pending', one more attempt) and commit;
+Order of work for every group of actions (see docs/decisions/0002-send-ledger.md, 0009-activation-core.md and
+0010-ledger-groups.md):
+1. record intent for the whole group (state 'pending', one more attempt) in one statement, committed before any
+   of its actions is sent;
 2. send, with the action_id as idempotency key where the API accepts one;
-3. mark the result and commit.
-A row still 'pending' at the start of the next run was in flight during a crash: the destination is asked
-whether it already holds it where it can tell; otherwise it is sent again with the same idempotency key.
-Every write is one set-based statement per batch, from one thread.
+3. mark the results that came back acknowledged (or refused, or out of retries) in one statement per flush.
+A row still 'pending' at the start of the next run had its intent recorded and no result when the run stopped
+(in flight, acknowledged but not yet marked, or queued): the destination is asked whether it already holds it
+where it can tell; otherwise it is sent again with the same idempotency key.
+Every write is one set-based statement (or one transaction of two), from one thread.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 For each destination: resolve what was in flight when the last run stopped; compare the volume with the recent
 normal (a run far above it is held for approval); group the due rows into batches of the API's size; send them
 from a bounded pool of worker threads, paced by the destination's token bucket, retrying retriable errors with
-exponential backoff, jitter and Retry-After; record intent before and the result after each batch, in the
-warehouse, from this (the calling) thread only. See docs/activations.md and docs/decisions/0009-activation-core.md.
+exponential backoff, jitter and Retry-After; write the ledger in groups, in the warehouse, from this (the calling)
+thread only: intent for a group of actions in one statement before any of them is sent, their results in one
+statement after the acks. See docs/activations.md, docs/decisions/0009-activation-core.md and
+0010-ledger-groups.md.
 """
 
 from __future__ import annotations
@@ -206,7 +208,8 @@ def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination,
     if delivered is None:
         report.resent_in_flight = len(pending)
         log.warning(
-            "%s: %d actions were in flight when the last run stopped; the destination cannot say which arrived, "
+            "%s: %d actions had their intent recorded and no result when the last run stopped (in flight or queued); "
+            "the destination cannot say which arrived, "
             "so they are sent again with the same idempotency key%s",
             destination.name,
             len(pending),
@@ -222,7 +225,8 @@ def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination,
     report.resolved_in_flight = len(delivered)
     report.resent_in_flight = len(pending) - len(delivered)
     log.warning(
-        "%s: %d actions were in flight when the last run stopped; %d had arrived, %d will be sent again",
+        "%s: %d actions had their intent recorded and no result when the last run stopped; %d had arrived, "
+        "%d will be sent again",
         destination.name,
         len(pending),
         len(delivered),
