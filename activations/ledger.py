@@ -5,7 +5,7 @@ failed (the destination refused it with a final error; the API's message is in `
 until the run's retry budget ran out; `error` holds the last one; the next run sends it again).
 
 Order of work for every group of actions (see docs/decisions/0002-send-ledger.md, 0009-activation-core.md and
-0010-ledger-groups.md):
+0014-ledger-groups.md):
 1. record intent for the whole group (state 'pending', one more attempt) in one statement, committed before any
    of its actions is sent;
 2. send, with the action_id as idempotency key where the API accepts one;

@@ -6,7 +6,7 @@ from a bounded pool of worker threads, paced by the destination's token bucket, 
 exponential backoff, jitter and Retry-After; write the ledger in groups, in the warehouse, from this (the calling)
 thread only: intent for a group of actions in one statement before any of them is sent, their results in one
 statement after the acks. See docs/activations.md, docs/decisions/0009-activation-core.md and
-0010-ledger-groups.md.
+0014-ledger-groups.md.
 """
 
 from __future__ import annotations
@@ -369,13 +369,15 @@ def activate(
     return finish()
 
 
-# Ledger groups (see docs/decisions/0010-ledger-groups.md): intent is recorded for a group of actions in one
+# Ledger groups (see docs/decisions/0014-ledger-groups.md): intent is recorded for a group of actions in one
 # statement before any of them is handed to a worker; acknowledged results are marked in one statement when a
 # group's worth has come back, or when the oldest has waited RESULT_FLUSH_S, or when nothing is left in flight. A
-# destination (or its block in the config file) may set `ledger_group_size`.
+# destination (or its block in the config file) may set `ledger_group_size`. Where the API honours no idempotency
+# key, an acknowledged result not yet marked is a duplicate if the process dies: those are marked sooner.
 LEDGER_GROUP_ACTIONS = 500
 LEDGER_GROUP_BATCHES = 4
 RESULT_FLUSH_S = 0.25
+RESULT_FLUSH_WITHOUT_KEY_S = 0.05
 
 
 def ledger_group_size(destination: Destination) -> int:
@@ -419,6 +421,7 @@ def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: Act
     group_actions = ledger_group_size(destination)
     # two groups, and room for a whole group more than every worker's batch plus one, so no worker waits
     window = max(2 * group_actions, group_actions + (width + 1) * batch_size)
+    flush_after = RESULT_FLUSH_S if destination.honours_idempotency_key else RESULT_FLUSH_WITHOUT_KEY_S
     stop = threading.Event()
     done: SimpleQueue = SimpleQueue()
     state = _Window()
@@ -510,14 +513,14 @@ def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: Act
                     record_group(pool)
                 if state.queued == 0:
                     break
-                timeout = None if state.oldest_ack is None else state.oldest_ack + RESULT_FLUSH_S - time.monotonic()
+                timeout = None if state.oldest_ack is None else state.oldest_ack + flush_after - time.monotonic()
                 try:
                     collect(done.get(timeout=max(0.0, timeout)) if timeout is not None else done.get())
                     while True:  # whatever else is already back
                         collect(done.get_nowait())
                 except Empty:
                     pass
-                late = state.oldest_ack is not None and time.monotonic() - state.oldest_ack >= RESULT_FLUSH_S
+                late = state.oldest_ack is not None and time.monotonic() - state.oldest_ack >= flush_after
                 if len(state.acked) >= group_actions or late or state.queued == 0 or stop.is_set():
                     flush()
         except BaseException:
