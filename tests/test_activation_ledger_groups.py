@@ -95,7 +95,8 @@ def test_one_row_actions_take_a_statement_per_group_and_never_more_pending_than_
     report = activate(con, destination, ACTIONS, "r1", retry=FAST)
     assert (report.sent, report.requests) == (1200, 1200)
     assert calls.intents == [300, 300, 300, 300], "one intent statement per group of 300"
-    assert sum(calls.marks) == 1200 and len(calls.marks) <= 1200 // 50, calls.marks
+    # results: one statement per group's worth or per 0.25 s, whichever comes first (per action before)
+    assert sum(calls.marks) == 1200 and len(calls.marks) <= 1200 // 10, calls.marks
     # window: two groups (or a group plus a batch per worker and one more, whichever is larger)
     assert max(calls.pending_after_intent) <= 600
     assert len(receiver.delivery_counts()) == 1200 and receiver.duplicates() == {}
@@ -204,7 +205,7 @@ class SlowDestination:
 
 
 @pytest.mark.parametrize(
-    ("honours_key", "most_per_statement"), [(True, 5), (False, 2)], ids=["idempotent", "without-key"]
+    ("honours_key", "most_per_statement"), [(True, 5), (False, 3)], ids=["idempotent", "without-key"]
 )
 def test_results_of_a_slow_destination_reach_the_ledger_every_flush_interval_not_at_the_end_of_the_group(
     con, monkeypatch, honours_key: bool, most_per_statement: int
@@ -217,12 +218,10 @@ def test_results_of_a_slow_destination_reach_the_ledger_every_flush_interval_not
     calls = LedgerCalls(monkeypatch, con)
     destination = SlowDestination(0.1)
     destination.honours_idempotency_key = honours_key
-    started = time.monotonic()
     report = activate(con, destination, ACTIONS, "r1")
     assert report.sent == 12 and calls.intents == [12]
     assert sum(calls.marks) == 12 and max(calls.marks) <= most_per_statement, calls.marks
     assert len(calls.marks) >= 12 // most_per_statement
-    assert time.monotonic() - started < 12 * 0.1 + 1.0
 
 
 def test_ledger_group_size_must_be_positive(con):
