@@ -548,7 +548,9 @@ def _json_safe(value):
 
 
 def payload_fields(row: Row) -> dict:
-    """The personalisation fields of an action (policy.actions_due.payload_fields, JSON) as a dict."""
+    """The personalisation fields of an action (policy.actions_due.payload_fields, JSON) as a dict. Parsed once:
+    the dict replaces the JSON text in the row (a destination's check_row and build_request both ask; the rows
+    are the run's own), so callers must not change it."""
     value = row.get("payload_fields")
     if value in (None, ""):
         return {}
@@ -558,4 +560,6 @@ def payload_fields(row: Row) -> dict:
         parsed = json.loads(value)
     except ValueError as exc:
         raise ValueError(f"action {row.get('action_id')}: payload_fields is not JSON") from exc
-    return parsed if isinstance(parsed, dict) else {}
+    fields = parsed if isinstance(parsed, dict) else {}
+    row["payload_fields"] = fields
+    return fields
