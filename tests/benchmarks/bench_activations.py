@@ -4,7 +4,8 @@ capacity (and, when given a drt-core venv, with drt-core against the same sink).
 Two modes, each against a sink in its own process (so that its work does not compete with the client for the GIL):
 - one-row: the generic webhook (one action per request, like Twilio, FCM and Slack) into the local webhook
   receiver of tests/local_apis (verifies the HMAC signature, deduplicates on Idempotency-Key), which answers at
-  once (`--webhook-service-ms 0`). Target: >= 1,000 actions/s.
+  once (`--webhook-service-ms 0`). Target: >= 1,000 actions/s at one of the concurrency settings (the webhook's
+  default is 4; its default rate limit of 20 requests/s is raised, as a config file would for such a receiver).
 - batched: SendGrid mail send (batches of up to 1000 personalizations) into the local SendGrid server, which
   processes at most `--server-workers` requests at once, each taking `--service-ms` (a latency like a real batch
   API's). Target: >= 90% of the sink's capacity at a client concurrency of at least twice the server's workers
