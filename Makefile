@@ -63,17 +63,18 @@ ui: manifest
 # Long benchmarks, outside the test suite: the generator at 100k customers (must stay under 60 s); the whole
 # journey_run job at 100k customers, checked against the ground truth; a full then an incremental journey run
 # at 100k customers; touchpoints and attribution at 100k, checked against the planted truth; the
-# engine-vs-reference differential test on 2,000 generated histories; activation throughput into a local batch API
-# (SendGrid mail send server) against that server's measured capacity; and the CRM / audience diff sync at 20k
-# customers. (1M customers: the journey engine's peak memory, 14 GB at 100k, does not fit this machine yet; see
-# the README.)
+# engine-vs-reference differential test on 2,000 generated histories; activation throughput, one-row (webhook)
+# and batched (SendGrid), against each local sink's measured capacity (DRT_PYTHON=<venv>/bin/python, a venv with
+# drt-core, adds drt-core against the same sinks; it is never a project dependency); and the CRM / audience diff
+# sync at 20k customers. (1M customers: the journey engine's peak memory, 14 GB at 100k, does not fit this machine
+# yet; see the README.)
 bench: manifest
 	$(BIN)/python tests/benchmarks/bench_generator.py
 	$(BIN)/python tests/benchmarks/bench_pipeline.py
 	$(BIN)/python tests/benchmarks/bench_journeys.py --customers 100000
 	$(BIN)/python tests/benchmarks/bench_attribution.py --customers 100000
 	HYPOTHESIS_PROFILE=explore JOURNEYS_DIFFERENTIAL_EXAMPLES=10 $(BIN)/pytest -q tests/test_journey_engine.py
-	$(BIN)/python tests/benchmarks/bench_activations.py
+	$(BIN)/python tests/benchmarks/bench_activations.py $(if $(DRT_PYTHON),--drt-python $(DRT_PYTHON))
 	$(BIN)/python tests/benchmarks/bench_sync.py --customers 20000
 
 clean:

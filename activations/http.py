@@ -121,6 +121,8 @@ class HttpDestination:
     honours_idempotency_key: bool = False
     timeout_s: float = 10.0
     default_base_url: str = ""
+    # actions whose ledger intent (and results) are written in one statement; None: the core's default
+    ledger_group_size: int | None = None
 
     def __init__(self, name: str, settings: dict | None = None, base_url: str | None = None) -> None:
         self.name = name
@@ -128,7 +130,7 @@ class HttpDestination:
         self.base_url = base_url or self.settings.get("base_url") or self.default_base_url
         if not self.base_url:
             raise ValueError(f"destination '{name}': base_url is required (config key 'base_url')")
-        for limit in ("max_batch_size", "burst", "max_concurrency"):
+        for limit in ("max_batch_size", "burst", "max_concurrency", "ledger_group_size"):
             if limit in self.settings:
                 setattr(self, limit, int(self.settings[limit]))
         for limit in ("requests_per_second", "timeout_s"):

@@ -3,8 +3,10 @@
 For each destination: resolve what was in flight when the last run stopped; compare the volume with the recent
 normal (a run far above it is held for approval); group the due rows into batches of the API's size; send them
 from a bounded pool of worker threads, paced by the destination's token bucket, retrying retriable errors with
-exponential backoff, jitter and Retry-After; record intent before and the result after each batch, in the
-warehouse, from this (the calling) thread only. See docs/activations.md and docs/decisions/0009-activation-core.md.
+exponential backoff, jitter and Retry-After; write the ledger in groups, in the warehouse, from this (the calling)
+thread only: intent for a group of actions in one statement before any of them is sent, their results in one
+statement after the acks. See docs/activations.md, docs/decisions/0009-activation-core.md and
+0014-ledger-groups.md.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from queue import Empty, SimpleQueue
 
 import duckdb
 
@@ -204,7 +208,8 @@ def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination,
     if delivered is None:
         report.resent_in_flight = len(pending)
         log.warning(
-            "%s: %d actions were in flight when the last run stopped; the destination cannot say which arrived, "
+            "%s: %d actions had their intent recorded and no result when the last run stopped (in flight or queued); "
+            "the destination cannot say which arrived, "
             "so they are sent again with the same idempotency key%s",
             destination.name,
             len(pending),
@@ -220,7 +225,8 @@ def _resolve_in_flight(con: duckdb.DuckDBPyConnection, destination: Destination,
     report.resolved_in_flight = len(delivered)
     report.resent_in_flight = len(pending) - len(delivered)
     log.warning(
-        "%s: %d actions were in flight when the last run stopped; %d had arrived, %d will be sent again",
+        "%s: %d actions had their intent recorded and no result when the last run stopped; %d had arrived, "
+        "%d will be sent again",
         destination.name,
         len(pending),
         len(delivered),
@@ -363,78 +369,174 @@ def activate(
     return finish()
 
 
+# Ledger groups (see docs/decisions/0014-ledger-groups.md): intent is recorded for a group of actions in one
+# statement before any of them is handed to a worker; acknowledged results are marked in one statement when a
+# group's worth has come back, or when the oldest has waited RESULT_FLUSH_S, or when nothing is left in flight. A
+# destination (or its block in the config file) may set `ledger_group_size`. Where the API honours no idempotency
+# key, an acknowledged result not yet marked is a duplicate if the process dies: those are marked sooner.
+LEDGER_GROUP_ACTIONS = 500
+LEDGER_GROUP_BATCHES = 4
+RESULT_FLUSH_S = 0.25
+RESULT_FLUSH_WITHOUT_KEY_S = 0.05
+
+
+def ledger_group_size(destination: Destination) -> int:
+    """Actions per ledger statement: the destination's `ledger_group_size`, else at least LEDGER_GROUP_ACTIONS
+    and at least LEDGER_GROUP_BATCHES of its batches."""
+    configured = getattr(destination, "ledger_group_size", None)
+    if configured is not None:
+        if int(configured) < 1:
+            raise ValueError(f"destination '{destination.name}': ledger_group_size must be >= 1, got {configured}")
+        return int(configured)
+    return max(LEDGER_GROUP_ACTIONS, LEDGER_GROUP_BATCHES * max(1, destination.max_batch_size))
+
+
+@dataclass
+class _Window:
+    """The calling thread's bookkeeping between the ledger and the workers."""
+
+    queued: int = 0  # batches handed to the pool whose outcome has not come back
+    unresolved: int = 0  # actions with intent recorded and no result marked
+    exhausted: bool = False
+    failure: BaseException | None = None
+    acked: list[RowResult] = field(default_factory=list)  # back from the workers, not yet in the ledger
+    oldest_ack: float | None = None
+    not_sent: list[Row] = field(default_factory=list)  # intent recorded, never sent (the run stopped first)
+
+
 def _send_all(con, destination, batches, run_id, retry, seed, sleep, report: ActivationReport) -> None:
-    """At most max_concurrency batches in flight plus one whose intent is recorded ahead, so that a free worker
-    never waits for a ledger write: that is also the most a crash can leave unresolved. Ledger writes stay on
-    this thread."""
+    """Sends every batch from a bounded pool of workers, writing the ledger in groups from this thread only.
+
+    Intent before send: a group of batches (about `ledger_group_size` actions) gets its intent recorded in one
+    statement, then all its batches go to the pool. Result after ack: results are collected as workers finish and
+    marked in one statement per flush. At most two groups (and at least one batch per worker plus one) have intent
+    recorded and no result, so that workers never wait for a ledger write: that is the most a crash can leave
+    'pending'. A refusal of our credentials or an error in the destination stops the workers (a shared event):
+    batches not yet started are not sent, and marked 'dead' without counting an attempt (they stay due)."""
+    name = destination.name
     bucket = TokenBucket(destination.requests_per_second, destination.burst)
     rng = random.Random(seed)
     queue = iter(batches)
-    in_flight: dict[Future, list[Row]] = {}
-    failure: BaseException | None = None
-    width = max(1, destination.max_concurrency)
+    width, batch_size = max(1, destination.max_concurrency), max(1, destination.max_batch_size)
+    group_actions = ledger_group_size(destination)
+    # two groups, and room for a whole group more than every worker's batch plus one, so no worker waits
+    window = max(2 * group_actions, group_actions + (width + 1) * batch_size)
+    flush_after = RESULT_FLUSH_S if destination.honours_idempotency_key else RESULT_FLUSH_WITHOUT_KEY_S
+    stop = threading.Event()
+    done: SimpleQueue = SimpleQueue()
+    state = _Window()
 
-    def next_with_intent() -> list[Row] | None:
-        batch = next(queue, None)
-        if batch is not None:
-            ledger.record_intent(con, destination.name, [r["action_id"] for r in batch], run_id, _now())
-        return batch
+    def work(batch: list[Row]) -> None:  # in a worker thread: no warehouse here
+        if stop.is_set():
+            done.put((batch, None, None))
+            return
+        try:
+            outcome = deliver_batch(destination, batch, retry, bucket, rng, sleep)
+        except BaseException as exc:  # a bug or a crash in the destination: stop sending, keep the ledger
+            stop.set()
+            done.put((batch, None, exc))
+            return
+        if outcome[2] is not None:  # the destination refused our credentials: no further request this run
+            stop.set()
+        done.put((batch, outcome, None))
 
-    ready = next_with_intent()
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="activation") as pool:
-        while True:
-            while failure is None and report.stopped is None and ready is not None and len(in_flight) < width:
-                in_flight[pool.submit(deliver_batch, destination, ready, retry, bucket, rng, sleep)] = ready
-                ready = next_with_intent()
-            if not in_flight:
+    def record_group(pool: ThreadPoolExecutor) -> None:
+        group, size = [], 0
+        while size < group_actions:
+            batch = next(queue, None)
+            if batch is None:
+                state.exhausted = True
                 break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                in_flight.pop(future)
+            group.append(batch)
+            size += len(batch)
+        if not group:
+            return
+        ledger.record_intent(con, name, [r["action_id"] for batch in group for r in batch], run_id, _now())
+        state.unresolved += size
+        for batch in group:
+            state.queued += 1
+            pool.submit(work, batch)
+
+    def collect(item) -> None:
+        batch, outcome, exc = item
+        state.queued -= 1
+        if exc is not None:
+            state.failure = state.failure or exc
+            state.unresolved -= len(batch)  # stays 'pending': the destination may or may not have it
+            return
+        if outcome is None:
+            state.not_sent.extend(batch)
+            return
+        results, requests, refusal = outcome
+        report.requests += requests
+        if refusal and report.stopped is None:
+            report.stopped = refusal
+            log.error("%s: the destination refused access (%s): sending stopped for this run", name, refusal)
+        if state.oldest_ack is None:
+            state.oldest_ack = time.monotonic()
+        state.acked.extend(results)
+        for r in results:
+            report.retried += max(0, r.attempts - 1)
+            if r.state == "sent":
+                report.sent += 1
+            else:
+                report.failed += r.state == "failed"
+                report.dead += r.state == "dead"
+                reason = (r.error or "").split(" (gave up")[0][:80]
+                key = f"{r.state}: {reason}"
+                report.failure_reasons[key] = report.failure_reasons.get(key, 0) + 1
+
+    def flush() -> None:
+        if state.acked:
+            ledger.mark_results(
+                con,
+                name,
+                [(r.action_id, r.state, r.provider_message_id, r.error, max(0, r.attempts - 1)) for r in state.acked],
+                _now(),
+            )
+            state.unresolved -= len(state.acked)
+            state.acked, state.oldest_ack = [], None
+        if state.not_sent:
+            if report.stopped:
+                reason = f"{report.stopped} (not sent: destination refused access)"
+            else:
+                reason = f"not sent: the run stopped on an error ({type(state.failure).__name__}) before sending it"
+            ledger.mark_results(con, name, [(r["action_id"], "dead", None, reason, -1) for r in state.not_sent], _now())
+            report.dead += len(state.not_sent)
+            state.unresolved -= len(state.not_sent)
+            state.not_sent = []
+
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="activation") as pool:
+        try:
+            while True:
+                while not stop.is_set() and not state.exhausted and state.unresolved + group_actions <= window:
+                    record_group(pool)
+                if state.queued == 0:
+                    break
+                timeout = None if state.oldest_ack is None else state.oldest_ack + flush_after - time.monotonic()
                 try:
-                    results, requests, refusal = future.result()
-                except BaseException as exc:  # a bug or a crash in the destination: stop sending, keep the ledger
-                    failure = failure or exc
-                    continue
-                ledger.mark_results(
-                    con,
-                    destination.name,
-                    [(r.action_id, r.state, r.provider_message_id, r.error, max(0, r.attempts - 1)) for r in results],
-                    _now(),
-                )
-                report.requests += requests
-                if refusal and report.stopped is None:
-                    report.stopped = refusal
-                    log.error(
-                        "%s: the destination refused access (%s): sending stopped for this run",
-                        destination.name,
-                        refusal,
-                    )
-                for r in results:
-                    report.retried += max(0, r.attempts - 1)
-                    if r.state == "sent":
-                        report.sent += 1
-                    else:
-                        report.failed += r.state == "failed"
-                        report.dead += r.state == "dead"
-                        reason = (r.error or "").split(" (gave up")[0][:80]
-                        report.failure_reasons[f"{r.state}: {reason}"] = (
-                            report.failure_reasons.get(f"{r.state}: {reason}", 0) + 1
-                        )
-    if report.stopped is not None and ready is not None:
-        # its intent was recorded ahead, but it was never sent: dead (stays due), the attempt not counted
-        ledger.mark_results(
-            con,
-            destination.name,
-            [
-                (r["action_id"], "dead", None, f"{report.stopped} (not sent: destination refused access)", -1)
-                for r in ready
-            ],
-            _now(),
-        )
-        report.dead += len(ready)
-    if failure is not None:
-        raise failure
+                    collect(done.get(timeout=max(0.0, timeout)) if timeout is not None else done.get())
+                    while True:  # whatever else is already back
+                        collect(done.get_nowait())
+                except Empty:
+                    pass
+                late = state.oldest_ack is not None and time.monotonic() - state.oldest_ack >= flush_after
+                if len(state.acked) >= group_actions or late or state.queued == 0 or stop.is_set():
+                    flush()
+        except BaseException:
+            # this thread failed (a ledger write, an interrupt): the workers send nothing more; what they acked is
+            # marked if the ledger still takes it, else it stays 'pending' and the next run resolves it
+            stop.set()
+            pool.shutdown(wait=True)
+            while state.queued:
+                collect(done.get())
+            try:
+                flush()
+            except Exception:
+                log.exception("%s: the results of the last acknowledged requests could not be marked", name)
+            raise
+    if state.failure is not None:
+        raise state.failure
 
 
 def _json_safe(value):
@@ -446,7 +548,9 @@ def _json_safe(value):
 
 
 def payload_fields(row: Row) -> dict:
-    """The personalisation fields of an action (policy.actions_due.payload_fields, JSON) as a dict."""
+    """The personalisation fields of an action (policy.actions_due.payload_fields, JSON) as a dict. Parsed once:
+    the dict replaces the JSON text in the row (a destination's check_row and build_request both ask; the rows
+    are the run's own), so callers must not change it."""
     value = row.get("payload_fields")
     if value in (None, ""):
         return {}
@@ -456,4 +560,6 @@ def payload_fields(row: Row) -> dict:
         parsed = json.loads(value)
     except ValueError as exc:
         raise ValueError(f"action {row.get('action_id')}: payload_fields is not JSON") from exc
-    return parsed if isinstance(parsed, dict) else {}
+    fields = parsed if isinstance(parsed, dict) else {}
+    row["payload_fields"] = fields
+    return fields

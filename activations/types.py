@@ -2,9 +2,10 @@
 
 A destination is a small class that says how many rows go into one request (`max_batch_size`), how fast and how
 wide it may send (`requests_per_second`, `burst`, `max_concurrency`), whether the API honours an idempotency key
-(`honours_idempotency_key`), and how to send one batch (`send`). HTTP destinations subclass
-`activations.http.HttpDestination` and only build requests and parse responses; the core (activations.runner)
-does batching, concurrency, rate limiting, retries, error classification and the send ledger.
+(`honours_idempotency_key`), and how to send one batch (`send`); optionally how many actions share a ledger
+statement (`ledger_group_size`, default: the core's, see activations.runner.ledger_group_size). HTTP destinations
+subclass `activations.http.HttpDestination` and only build requests and parse responses; the core
+(activations.runner) does batching, concurrency, rate limiting, retries, error classification and the send ledger.
 See docs/activations.md, "Adding a destination".
 """
 

@@ -66,8 +66,11 @@ def test_crash_then_rerun_delivers_every_action_exactly_once(con, tmp_path: Path
         activate(con, crashing, ACTIONS, run_id="run-1")
 
     states = dict(con.execute("select state, count(*) from activation.send_ledger group by state").fetchall())
-    # two batches acknowledged, the third in flight, the fourth's intent recorded ahead (see runner._send_all)
-    assert states == {"sent": 20, "pending": 20}
+    # the 45 actions are one ledger group (intent for all in one statement): two batches acknowledged, the third
+    # crashed (outcome unknown: pending), the last two never started (dead, no attempt counted: still due)
+    assert states == {"sent": 20, "pending": 10, "dead": 15}
+    never_started = con.execute("select max(attempts) from activation.send_ledger where state = 'dead'").fetchone()
+    assert never_started == (0,)
 
     report = activate(con, OutboxDestination(tmp_path), ACTIONS, run_id="run-2")
 

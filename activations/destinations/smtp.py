@@ -33,7 +33,7 @@ class SmtpDestination:
         self.port = int(self.settings.get("port", 25))
         self.starttls = bool(self.settings.get("starttls", False))
         self.timeout_s = float(self.settings.get("timeout_s", 10))
-        for limit in ("max_batch_size", "burst", "max_concurrency"):
+        for limit in ("max_batch_size", "burst", "max_concurrency", "ledger_group_size"):
             if limit in self.settings:
                 setattr(self, limit, int(self.settings[limit]))
         if "requests_per_second" in self.settings:

@@ -163,6 +163,9 @@ class LocalApi(DeliveryLog):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # the status line and headers go out in one write and the body in another: without TCP_NODELAY,
+            # Nagle's algorithm holds the body until the client's delayed ACK (about 40 ms per request)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:  # the test output stays readable
                 pass
