@@ -8,7 +8,7 @@ from collections.abc import Sequence
 def dbt_run_env(as_of: str, run_id: str, journeys: Sequence[str] = ()) -> dict[str, str]:
     """The run's settings for dbt, as the environment variables the models read while executing (macro
     run_setting). Not --vars: dbt re-parses the whole project when the command line's vars change, and these
-    change every run (docs/decisions/0014-run-settings-outside-the-parse.md).
+    change every run (docs/decisions/0015-run-settings-outside-the-parse.md).
 
     journeys: the run decides only for these (JOURNEYS_SELECTED, comma-separated); empty: all journeys."""
     unsafe = [journey for journey in journeys if "," in journey or not journey.strip()]

@@ -110,7 +110,7 @@ def _dbt_build(
             if problem:
                 raise dg.Failure(problem)
     # The run's settings reach dbt as environment variables, read while executing: dbt's partial parsing then
-    # survives from run to run (docs/decisions/0014-run-settings-outside-the-parse.md).
+    # survives from run to run (docs/decisions/0015-run-settings-outside-the-parse.md).
     run_env = dbt_run_env(
         as_of=run_settings.as_of_for_run(context), run_id=context.run_id, journeys=run_settings.journeys
     )

@@ -5,7 +5,7 @@
     environment variable the orchestrator sets for each run (JOURNEYS_AS_OF, JOURNEYS_RUN_ID, JOURNEYS_SELECTED),
     read only while executing, never while parsing: dbt's partial parsing keys on the command line's vars and on
     the environment variables read during parsing, so a value that changes every run, passed either of those ways,
-    would force a full re-parse of the project every run (docs/decisions/0014-run-settings-outside-the-parse.md).
+    would force a full re-parse of the project every run (docs/decisions/0015-run-settings-outside-the-parse.md).
 -#}
 {% macro run_setting(var_name, env_name) -%}
     {%- set from_vars = var(var_name, none) -%}
