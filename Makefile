@@ -66,7 +66,7 @@ ui: manifest
 # engine-vs-reference differential test on 2,000 generated histories; activation throughput, one-row (webhook)
 # and batched (SendGrid), against each local sink's measured capacity (DRT_PYTHON=<venv>/bin/python, a venv with
 # drt-core, adds drt-core against the same sinks; it is never a project dependency); and the CRM / audience diff
-# sync at 20k customers. (1M customers: the journey engine's peak memory, 14 GB at 100k, does not fit this machine
+# sync at 20k customers; 50 erasure requests on a copy of the demo warehouse. (1M customers: the journey engine's peak memory, 14 GB at 100k, does not fit this machine
 # yet; see the README.)
 bench: manifest
 	$(BIN)/python tests/benchmarks/bench_generator.py
@@ -76,6 +76,9 @@ bench: manifest
 	HYPOTHESIS_PROFILE=explore JOURNEYS_DIFFERENTIAL_EXAMPLES=10 $(BIN)/pytest -q tests/test_journey_engine.py
 	$(BIN)/python tests/benchmarks/bench_activations.py $(if $(DRT_PYTHON),--drt-python $(DRT_PYTHON))
 	$(BIN)/python tests/benchmarks/bench_sync.py --customers 20000
+	@# 50 erasure requests on a copy of the demo's warehouse (made first if absent)
+	[ -f $(JOURNEYS_WAREHOUSE_PATH) ] || $(MAKE) demo
+	$(BIN)/python tests/benchmarks/bench_erasure.py --warehouse $(JOURNEYS_WAREHOUSE_PATH) --requests 50
 
 clean:
 	rm -rf data .dagster_home/* dbt_project/target dbt_project/logs
