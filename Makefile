@@ -50,13 +50,16 @@ $(SPARK_VENV)/.installed: constraints.txt requirements-spark.txt
 # the sample data's end. Not yet `make demo`: the journey engine, policy, measurement and activation do not run
 # on Spark.
 SPARK_SELECT ?= suppression_list path:models/staging path:models/intermediate/identity path:models/marts/identity \
-	path:models/marts/quality path:models/intermediate/segments path:models/marts/segments
+	path:models/marts/quality path:models/intermediate/segments path:models/marts/segments \
+	consent_history erased_customers int_messages_resolved_to_customers channel_reachability customer_send_hours \
+	customer_channel_preferences sessions conversions touchpoints int_attribution_conversions_in_window \
+	int_attribution_path_touches int_journey_events
 SPARK_AS_OF ?= 2026-11-01T00:00:00
 spark-build: spark-env manifest
 	$(BIN)/python -m sample_business --data-dir $(JOURNEYS_DATA_DIR) --if-absent
 	PYTHONPATH=$(CURDIR) $(SPARK_BIN)/python -m orchestration.spark_landing
 	cd dbt_project && ../$(SPARK_BIN)/dbt build --target spark --exclude-resource-type unit_test \
-		--select $(SPARK_SELECT) --vars '{"as_of": "$(SPARK_AS_OF)", "run_id": "spark-build"}'
+		--indirect-selection cautious --select $(SPARK_SELECT) --vars '{"as_of": "$(SPARK_AS_OF)", "run_id": "spark-build"}'
 
 # dbt's manifest, which Dagster reads to build the asset graph.
 manifest: install

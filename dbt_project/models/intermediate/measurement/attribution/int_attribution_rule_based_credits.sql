@@ -108,7 +108,7 @@ unattributed_credits as (
         unattributed_conversions.conversion_id,
         models.attribution_model,
         'unattributed' as channel,
-        cast(null as varchar) as campaign,
+        cast(null as {{ dbt.type_string() }}) as campaign,
         unattributed_conversions.revenue,
         1.0 as credit
     from unattributed_conversions
