@@ -53,7 +53,8 @@ SPARK_SELECT ?= suppression_list path:models/staging path:models/intermediate/id
 	path:models/marts/quality path:models/intermediate/segments path:models/marts/segments \
 	consent_history erased_customers int_messages_resolved_to_customers channel_reachability customer_send_hours \
 	customer_channel_preferences sessions conversions touchpoints int_attribution_conversions_in_window \
-	int_attribution_path_touches int_journey_events
+	int_attribution_path_touches int_attribution_rule_based_credits attribution_paths attribution_path_summary \
+	attribution_campaign_path_summary attribution_rule_based int_journey_events
 SPARK_AS_OF ?= 2026-11-01T00:00:00
 spark-build: spark-env manifest
 	$(BIN)/python -m sample_business --data-dir $(JOURNEYS_DATA_DIR) --if-absent
