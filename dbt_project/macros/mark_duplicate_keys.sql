@@ -22,3 +22,17 @@
         end as rejection_reason
     from {{ relation }}
 {%- endmacro %}
+
+{#- Spark: `* except (..)` is its spelling of DuckDB's `* exclude (..)`. -#}
+{% macro spark__mark_duplicate_keys(relation, key_column) -%}
+    select
+        * except (rejection_reason),
+        case
+            when rejection_reason is not null then rejection_reason
+            when row_number() over (
+                partition by {{ key_column }}, rejection_reason is null
+                order by received_at, _source_file, _source_row
+            ) > 1 then 'duplicate_key'
+        end as rejection_reason
+    from {{ relation }}
+{%- endmacro %}

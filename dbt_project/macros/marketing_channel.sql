@@ -17,10 +17,10 @@
         when {{ utm_medium }} in ('email', 'e-mail', 'newsletter') then 'email'
         when {{ utm_medium }} in ('affiliate', 'affiliates', 'partner') then 'affiliate'
         when {{ utm_medium }} is not null then 'other'
-        when regexp_matches(
-            coalesce({{ referrer }}, ''),
+        when {{ regexp_contains(
+            "coalesce(" ~ referrer ~ ", '')",
             '^https?://([a-z0-9-]+[.])*(google|bing|duckduckgo|yahoo|ecosia|baidu|yandex)[.]'
-        ) then 'organic'
+        ) }} then 'organic'
         when {{ referrer }} is not null and {{ referrer }} <> '' then 'referral'
         else 'direct'
     end

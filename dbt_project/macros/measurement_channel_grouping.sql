@@ -42,12 +42,12 @@
             {%- do conditions.append("lower(coalesce(" ~ columns[name] ~ ", '')) in (" ~ values | join(', ') ~ ")") -%}
         {%- endfor -%}
         {%- for name in ['medium', 'source', 'campaign', 'referrer'] if rule.get(name ~ '_matches') is not none -%}
-            {%- do conditions.append("regexp_matches(coalesce(" ~ columns[name] ~ ", ''), '"
-                ~ (rule[name ~ '_matches'] | replace("'", "''")) ~ "', 'i')") -%}
+            {%- do conditions.append(regexp_contains(
+                "coalesce(" ~ columns[name] ~ ", '')", rule[name ~ '_matches'] | string, case_insensitive=true)) -%}
         {%- endfor -%}
         {%- if rule.get('campaign_not_matches') is not none -%}
-            {%- do conditions.append("not regexp_matches(coalesce(" ~ campaign ~ ", ''), '"
-                ~ (rule['campaign_not_matches'] | replace("'", "''")) ~ "', 'i')") -%}
+            {%- do conditions.append("not " ~ regexp_contains(
+                "coalesce(" ~ campaign ~ ", '')", rule['campaign_not_matches'] | string, case_insensitive=true)) -%}
         {%- endif -%}
         {%- for name in ['medium', 'referrer'] if rule.get('has_' ~ name) is not none -%}
             {%- do conditions.append(("" if rule['has_' ~ name] else "not ") ~ "(coalesce(" ~ columns[name] ~ ", '') <> '')") -%}

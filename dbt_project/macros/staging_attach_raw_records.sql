@@ -31,3 +31,30 @@
             checked_rows._source_file = rejected_raw_records._source_file
             and checked_rows._source_row = rejected_raw_records._source_row
 {%- endmacro %}
+
+{#- Spark: to_json takes a struct, not a row alias; nulls are kept (as DuckDB does) and timestamps written as
+    'yyyy-MM-dd HH:mm:ss.SSSSSS' (DuckDB leaves out a zero fraction: the JSON text differs, its values do not). -#}
+{% macro spark__staging_attach_raw_records(source_cte, checked_cte) -%}
+    select
+        checked_rows.*,
+        rejected_raw_records.raw_record
+    from {{ checked_cte }} as checked_rows
+    left join (
+        select
+            raw_rows._source_file,
+            raw_rows._source_row,
+            to_json(
+                struct(raw_rows.*),
+                map('ignoreNullFields', 'false', 'timestampFormat', 'yyyy-MM-dd HH:mm:ss.SSSSSS')
+            ) as raw_record
+        from {{ source_cte }} as raw_rows
+        inner join {{ checked_cte }} as rejected_rows
+            on
+                raw_rows._source_file = rejected_rows._source_file
+                and raw_rows._source_row = rejected_rows._source_row
+        where rejected_rows.rejection_reason is not null
+    ) as rejected_raw_records
+        on
+            checked_rows._source_file = rejected_raw_records._source_file
+            and checked_rows._source_row = rejected_raw_records._source_row
+{%- endmacro %}

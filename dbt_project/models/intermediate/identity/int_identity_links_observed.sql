@@ -18,9 +18,11 @@
     Materialised incrementally although it is an intermediate model: it is the persisted graph that lets an
     incremental run recompute a component without rescanning the history of events.
 -#}
+{#- Spark: rebuilt whole every run (materialized table): parquet tables cannot delete the rows an incremental
+    run replaces, and they do not fall into partitions that could be overwritten whole. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='table' if target.type == 'spark' else 'incremental',
         unique_key='link_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
@@ -65,7 +67,7 @@ stored_links as (
         from {{ this }}
     {% else %}
         select
-            cast(null as varchar) as link_id,
+            cast(null as {{ dbt.type_string() }}) as link_id,
             cast(null as timestamp) as first_seen_at,
             cast(null as timestamp) as last_seen_at,
             cast(null as timestamp) as _loaded_at
@@ -100,7 +102,7 @@ identifier_sightings as (
         customer_id as shop_customer_id,
         anonymous_id,
         device_id,
-        cast(null as varchar) as email,
+        cast(null as {{ dbt.type_string() }}) as email,
         started_at as seen_at,
         _loaded_at
     from sessions
@@ -110,8 +112,8 @@ identifier_sightings as (
     select
         customer_id as shop_customer_id,
         anonymous_id,
-        cast(null as varchar) as device_id,
-        cast(null as varchar) as email,
+        cast(null as {{ dbt.type_string() }}) as device_id,
+        cast(null as {{ dbt.type_string() }}) as email,
         occurred_at as seen_at,
         _loaded_at
     from events
@@ -120,8 +122,8 @@ identifier_sightings as (
 
     select
         customer_id as shop_customer_id,
-        cast(null as varchar) as anonymous_id,
-        cast(null as varchar) as device_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        cast(null as {{ dbt.type_string() }}) as device_id,
         email,
         signed_up_at as seen_at,
         _loaded_at

@@ -8,7 +8,7 @@
     reaction time (an email click follows its open within minutes, so counting both would count one moment
     twice). A message that ended in an unsubscribe or complaint is not a reaction worth repeating: it counts as
     delivered but not engaged. The local hour is the reaction's UTC time in the customer's own IANA time zone
-    (DuckDB's timezone(), so daylight-saving changes are honoured per instant).
+    (macro local_time_of_utc, so daylight-saving changes are honoured per instant).
 -#}
 with
 
@@ -75,7 +75,7 @@ messages_joined_to_customers as (
                 messages_in_window.is_delivered and messages_in_window.has_reaction
                 and not messages_in_window.has_opt_out
                 then cast(
-                    hour(timezone(customers.time_zone, timezone('UTC', messages_in_window.first_reaction_at)))
+                    hour({{ local_time_of_utc('messages_in_window.first_reaction_at', 'customers.time_zone') }})
                     as integer
                 )
         end as reaction_hour_local,

@@ -12,9 +12,11 @@
     login stitches the anonymous events streamed before it, at a cost proportional to the events whose customer
     changes.
 -#}
+{#- Spark: rebuilt whole every run (materialized table): parquet tables cannot delete the rows an incremental
+    run replaces, and they do not fall into partitions that could be overwritten whole. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='table' if target.type == 'spark' else 'incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',

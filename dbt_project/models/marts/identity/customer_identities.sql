@@ -15,9 +15,11 @@
     because a component is closed: a link that is not new joins two identifiers of the same stored component.
     Changing journeys__identity_max_customers_per_identifier needs a --full-refresh.
 -#}
+{#- Spark: rebuilt whole every run (materialized table): parquet tables cannot delete the rows an incremental
+    run replaces, and they do not fall into partitions that could be overwritten whole. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='table' if target.type == 'spark' else 'incremental',
         unique_key='identity_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',

@@ -64,9 +64,9 @@ released_channels as (
         where state = 'due' and channel is not null
     {% else %}
         select
-            cast(null as varchar) as action_id,
-            cast(null as varchar) as customer_id,
-            cast(null as varchar) as channel
+            cast(null as {{ dbt.type_string() }}) as action_id,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
+            cast(null as {{ dbt.type_string() }}) as channel
         where false
     {% endif %}
 
@@ -84,7 +84,7 @@ failed_deliveries as (
             on attempts.action_id = released_channels.action_id
         group by released_channels.customer_id, released_channels.channel
         -- the latest attempt on the channel failed
-        having arg_max(attempts.state, attempts.last_attempt_at) = 'failed'
+        having max_by(attempts.state, attempts.last_attempt_at) = 'failed'
     {% else %}
         select
             customer_id,

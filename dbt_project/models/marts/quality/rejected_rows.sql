@@ -25,7 +25,7 @@ with
 
         select
             '{{ table }}' as source_table,
-            cast({{ key }} as varchar) as record_key,
+            cast({{ key }} as {{ dbt.type_string() }}) as record_key,
             rejection_reason,
             _source_file as source_file,
             _source_row as source_row,

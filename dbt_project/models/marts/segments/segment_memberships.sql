@@ -11,11 +11,15 @@
     as_of recorded changes nothing either (history only moves forward). Closed rows are never rewritten: a run
     writes only new rows and the open rows it closes (delete+insert on membership_id).
 -#}
+{#- Spark: insert_overwrite of the segment_name partitions (parquet tables cannot delete rows): the select adds
+    the stored rows it does not replace (macro incremental_stored_rows_kept), so each run rewrites the history
+    whole there, at a cost proportional to the history, not to the changes. -#}
 {{
     config(
         materialized='incremental',
         unique_key='membership_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+        partition_by=['segment_name'] if target.type == 'spark' else none,
         on_schema_change='fail',
     )
 }}
@@ -186,3 +190,7 @@ changes_after_last_run as (
 )
 
 select * from changes_after_last_run
+{{ incremental_stored_rows_kept(
+    'membership_id', 'changes_after_last_run',
+    ['membership_id', 'segment_name', 'customer_id', 'segment_value', 'entered_at', 'exited_at']
+) }}

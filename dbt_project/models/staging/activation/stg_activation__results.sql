@@ -16,15 +16,15 @@ with
     results as (
 
         select
-            cast(null as varchar) as action_id,
-            cast(null as varchar) as destination,
-            cast(null as varchar) as state,
+            cast(null as {{ dbt.type_string() }}) as action_id,
+            cast(null as {{ dbt.type_string() }}) as destination,
+            cast(null as {{ dbt.type_string() }}) as state,
             cast(null as integer) as attempts,
             cast(null as timestamp) as first_attempt_at,
             cast(null as timestamp) as last_attempt_at,
-            cast(null as varchar) as provider_message_id,
-            cast(null as varchar) as error,
-            cast(null as varchar) as run_id
+            cast(null as {{ dbt.type_string() }}) as provider_message_id,
+            cast(null as {{ dbt.type_string() }}) as error,
+            cast(null as {{ dbt.type_string() }}) as run_id
         where false
 
     ),

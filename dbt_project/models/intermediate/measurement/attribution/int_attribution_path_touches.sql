@@ -128,8 +128,8 @@ non_converting_path_touches as (
     select
         'non_conversion:' || non_converting_path_ends.customer_id as path_id,
         non_converting_path_ends.customer_id,
-        cast(null as varchar) as conversion_id,
-        cast(null as varchar) as conversion_type,
+        cast(null as {{ dbt.type_string() }}) as conversion_id,
+        cast(null as {{ dbt.type_string() }}) as conversion_type,
         unconverted_touches.touchpoint_id,
         unconverted_touches.touch_type,
         unconverted_touches.channel,

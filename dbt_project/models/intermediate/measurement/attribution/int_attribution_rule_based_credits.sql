@@ -52,7 +52,9 @@ converting_touches as (
             ) over (partition by path_id),
             touches_in_path
         ) as last_non_direct_number,
-        pow(0.5, (epoch(path_ended_at) - epoch(touched_at)) / {{ half_life_seconds }}) as decay_weight
+        pow(
+            0.5, ({{ epoch_seconds('path_ended_at') }} - {{ epoch_seconds('touched_at') }}) / {{ half_life_seconds }}
+        ) as decay_weight
     from path_touches
     where is_conversion
 
@@ -83,9 +85,11 @@ touch_credits as (
 
 credits_unpivoted as (
 
-    unpivot touch_credits
-    on first_touch, last_touch, last_non_direct, linear, time_decay, position_based
-    into name attribution_model value credit
+    {{ unpivot_columns(
+        'touch_credits',
+        ['first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'position_based'],
+        'attribution_model', 'credit'
+    ) }}
 
 ),
 
@@ -108,7 +112,7 @@ unattributed_credits as (
         unattributed_conversions.conversion_id,
         models.attribution_model,
         'unattributed' as channel,
-        cast(null as varchar) as campaign,
+        cast(null as {{ dbt.type_string() }}) as campaign,
         unattributed_conversions.revenue,
         1.0 as credit
     from unattributed_conversions

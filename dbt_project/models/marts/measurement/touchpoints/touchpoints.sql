@@ -37,7 +37,7 @@ session_touches as (
         'session:' || session_id as touchpoint_id,
         customer_id,
         session_id,
-        cast(null as varchar) as message_id,
+        cast(null as {{ dbt.type_string() }}) as message_id,
         channel,
         campaign,
         'session' as touch_type,
@@ -52,7 +52,7 @@ message_touches as (
     select
         'message:' || message_engagement.message_event_id as touchpoint_id,
         shop_accounts_resolved.customer_id,
-        cast(null as varchar) as session_id,
+        cast(null as {{ dbt.type_string() }}) as session_id,
         message_engagement.message_id,
         message_engagement.channel,
         message_engagement.campaign_name as campaign,

@@ -39,7 +39,7 @@ checked as (
         {{ first_failing_check([
             ["consent_event_id is null", "missing_key"],
             ["(channel is null or channel not in ('email', 'sms', 'push')) or (purpose is null or purpose not in ('marketing', 'transactional')) or (status is null or status not in ('opted_in', 'opted_out', 'pending_confirmation'))", "invalid_value"],
-            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            ["customer_id is not null and " ~ not_in_subquery("customer_id", valid_customer_ids, "customer_id", "source"), "unknown_customer"],
             [event_time_out_of_range("occurred_at"), "timestamp_out_of_range"],
         ]) }} as rejection_reason
     from source

@@ -36,7 +36,7 @@ checked as (
         {{ first_failing_check([
             ["customer_id is null", "missing_key"],
             [event_time_out_of_range("signed_up_at"), "timestamp_out_of_range"],
-            ["email is not null and not regexp_full_match(trim(email), '[^@ ]+@[^@ ]+[.][^@ ]+')", "invalid_email"],
+            ["email is not null and not " ~ regexp_matches_whole("trim(email)", "[^@ ]+@[^@ ]+[.][^@ ]+"), "invalid_email"],
         ]) }} as rejection_reason
     from source
 

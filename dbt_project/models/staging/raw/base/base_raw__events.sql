@@ -43,7 +43,7 @@ checked as (
         {{ first_failing_check([
             ["event_id is null", "missing_key"],
             ["(event_name is null or event_name not in ('page_viewed', 'product_viewed', 'cart_updated', 'checkout_started', 'order_completed', 'trial_started', 'feature_used', 'subscription_renewal_scheduled', 'subscription_cancelled', 'logged_in'))", "invalid_value"],
-            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            ["customer_id is not null and " ~ not_in_subquery("customer_id", valid_customer_ids, "customer_id", "source"), "unknown_customer"],
             [event_time_out_of_range("occurred_at"), "timestamp_out_of_range"],
         ]) }} as rejection_reason
     from source

@@ -36,7 +36,7 @@ checked as (
         _loaded_at,
         {{ first_failing_check([
             ["identify_id is null", "missing_key"],
-            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            ["customer_id is not null and " ~ not_in_subquery("customer_id", valid_customer_ids, "customer_id", "source"), "unknown_customer"],
             [event_time_out_of_range("occurred_at"), "timestamp_out_of_range"],
         ]) }} as rejection_reason
     from source

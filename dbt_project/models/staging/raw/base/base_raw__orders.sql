@@ -40,7 +40,7 @@ checked as (
             ["order_id is null", "missing_key"],
             ["(currency is null or currency not in ('EUR', 'USD', 'GBP'))", "invalid_value"],
             ["revenue < 0 or discount_amount < 0", "negative_amount"],
-            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            ["customer_id is not null and " ~ not_in_subquery("customer_id", valid_customer_ids, "customer_id", "source"), "unknown_customer"],
             [event_time_out_of_range("ordered_at"), "timestamp_out_of_range"],
         ]) }} as rejection_reason
     from source

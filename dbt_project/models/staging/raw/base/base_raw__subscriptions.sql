@@ -40,7 +40,7 @@ checked as (
         {{ first_failing_check([
             ["subscription_id is null", "missing_key"],
             ["(plan is null or plan not in ('basic', 'plus', 'pro')) or (status is null or status not in ('trialing', 'active', 'past_due', 'cancelled'))", "invalid_value"],
-            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            ["customer_id is not null and " ~ not_in_subquery("customer_id", valid_customer_ids, "customer_id", "source"), "unknown_customer"],
             [event_time_out_of_range("trial_started_at"), "timestamp_out_of_range"],
         ]) }} as rejection_reason
     from source

@@ -39,7 +39,7 @@ checked as (
         {{ first_failing_check([
             ["ticket_id is null", "missing_key"],
             ["(channel is null or channel not in ('email', 'chat', 'phone')) or (priority is null or priority not in ('low', 'normal', 'high', 'urgent')) or (status is null or status not in ('open', 'pending', 'solved', 'closed'))", "invalid_value"],
-            ["customer_id is not null and customer_id not in " ~ valid_customer_ids, "unknown_customer"],
+            ["customer_id is not null and " ~ not_in_subquery("customer_id", valid_customer_ids, "customer_id", "source"), "unknown_customer"],
             [event_time_out_of_range("created_at"), "timestamp_out_of_range"],
         ]) }} as rejection_reason
     from source
