@@ -8,6 +8,7 @@ raw._landed_files, so a crash mid-landing leaves no half-landed file, and a re-r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,17 +126,20 @@ def _land_file(con: duckdb.DuckDBPyConnection, table: str, path: Path, relative:
     return rows
 
 
-def land_new_files(con: duckdb.DuckDBPyConnection, data_dir: Path) -> LandingReport:
-    """Land every raw file under <data_dir>/raw/<table>/ that has not landed yet, in name order."""
-    _ensure_landing_log(con)
-    landed = {row[0] for row in con.execute("select source_file from raw._landed_files").fetchall()}
-    report = LandingReport()
+def land_files_in_order(
+    report: LandingReport,
+    data_dir: Path,
+    landed: set[str],
+    land_file: Callable[[str, Path, str, datetime], int],
+) -> None:
+    """The landing order, for every engine: each file under <data_dir>/raw/<table>/ not in `landed`, table by
+    table and in name order, handed to land_file(table, path, relative path, loaded_at) -> rows; unknown folders
+    are reported, not landed. Fills `report`."""
     raw_dir = data_dir / "raw"
     if raw_dir.exists():
         report.unknown_folders = sorted(p.name for p in raw_dir.iterdir() if p.is_dir() and p.name not in RAW_TABLES)
     for name in report.unknown_folders:
         log.warning("raw/%s is not a known raw table (%s); its files are not landed", name, ", ".join(RAW_TABLES))
-
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     for table in RAW_TABLES:
         report.rows_landed.setdefault(table, 0)
@@ -144,10 +148,18 @@ def land_new_files(con: duckdb.DuckDBPyConnection, data_dir: Path) -> LandingRep
             if relative in landed:
                 report.files_already_landed += 1
                 continue
-            rows = _land_file(con, table, path, relative, loaded_at)
+            rows = land_file(table, path, relative, loaded_at)
             report.files_landed.append(relative)
             report.rows_landed[table] += rows
             log.info("landed %s: %d rows into raw.%s", relative, rows, table)
+
+
+def land_new_files(con: duckdb.DuckDBPyConnection, data_dir: Path) -> LandingReport:
+    """Land every raw file under <data_dir>/raw/<table>/ that has not landed yet, in name order."""
+    _ensure_landing_log(con)
+    landed = {row[0] for row in con.execute("select source_file from raw._landed_files").fetchall()}
+    report = LandingReport()
+    land_files_in_order(report, data_dir, landed, lambda *file: _land_file(con, *file))
     for table, columns in OPTIONAL_TABLES.items():
         if not _table_exists(con, table):
             con.execute(f"create table raw.{table} ({columns})")

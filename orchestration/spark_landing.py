@@ -38,14 +38,14 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 import yaml
 
-from orchestration.landing import OPTIONAL_TABLES, RAW_TABLES, LandingError
+from orchestration.landing import OPTIONAL_TABLES, RAW_TABLES, LandingError, LandingReport, land_files_in_order
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -105,11 +105,7 @@ def spark_session(target: str = "spark") -> SparkSession:
 
 
 @dataclass
-class SparkLandingReport:
-    files_landed: list[str] = field(default_factory=list)
-    rows_landed: dict[str, int] = field(default_factory=dict)
-    files_already_landed: int = 0
-    unknown_folders: list[str] = field(default_factory=list)
+class SparkLandingReport(LandingReport):
     tables_created_empty: list[str] = field(default_factory=list)
     journey_config_rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -210,23 +206,7 @@ def land_new_files(spark: SparkSession, data_dir: Path) -> SparkLandingReport:
     _check_no_half_landed_files(spark)
     landed = {row[0] for row in spark.sql("select source_file from raw._landed_files").collect()}
     report = SparkLandingReport()
-    raw_dir = data_dir / "raw"
-    if raw_dir.exists():
-        report.unknown_folders = sorted(p.name for p in raw_dir.iterdir() if p.is_dir() and p.name not in RAW_TABLES)
-    for name in report.unknown_folders:
-        log.warning("raw/%s is not a known raw table (%s); its files are not landed", name, ", ".join(RAW_TABLES))
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    for table in RAW_TABLES:
-        report.rows_landed.setdefault(table, 0)
-        for path in sorted((raw_dir / table).glob("*.parquet")):
-            relative = path.relative_to(data_dir).as_posix()
-            if relative in landed:
-                report.files_already_landed += 1
-                continue
-            rows = _land_file(spark, table, path, relative, loaded_at)
-            report.files_landed.append(relative)
-            report.rows_landed[table] += rows
-            log.info("landed %s: %d rows into raw.%s", relative, rows, table)
+    land_files_in_order(report, data_dir, landed, lambda *file: _land_file(spark, *file))
     for table, columns in OPTIONAL_TABLES.items():
         if not _table_exists(spark, f"raw.{table}"):
             spark.sql(f"create table raw.{table} ({_duckdb_columns_as_spark(columns)}) using parquet")
