@@ -25,6 +25,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 JOURNEY_MODELS = (
     "int_journey_events",
+    "int_journey_local_windows",
+    "int_journey_wait_events",
+    "int_journey_condition_facts",
     "journey_transitions",
     "journey_actions",
     "journey_enrollments",

@@ -176,3 +176,16 @@ def test_editing_a_live_journey_equals_the_reference(tmp_path_factory, seed, dep
         )
     )
     assert stranded.get("node_removed", 0) > 0 and stranded.get("exit_node", 0) > 0, stranded
+
+
+def test_journeys_without_condition_splits_run(tmp_path_factory):
+    """When no active journey has a split with conditions, the walk's split step has no condition branch to
+    render: it used to render `case else .. end`, which is not SQL, and the run failed."""
+    without_splits = [journey for journey in JOURNEYS if journey.journey_id in ("j_once", "j_timing")]
+    assert len(without_splits) == 2
+    history = customer_histories(7, 100)
+    warehouse = EngineWarehouse(tmp_path_factory.mktemp("no_splits"), without_splits, history, EVENT_FIELDS)
+    warehouse.run(END)
+    expected = reference_decisions(run(journey, history, END) for journey in without_splits)
+    assert sum(len(rows) for rows in expected.values()) > 0
+    _assert_same(warehouse.decisions(), expected, "journeys without condition splits")

@@ -1,17 +1,17 @@
 {#-
     Local-time helpers for delivery policy (docs/policy.md). Timestamps are naive UTC; `time_zone` is an IANA
-    name. A local wall-clock time maps back to UTC with DuckDB's timezone(): in a repeated hour (DST fold) the
-    later occurrence, in a skipped hour (DST gap) moved forward by the gap, as the journey engine does.
+    name. A local wall-clock time maps back to UTC with macro utc_of_local_time (its DST rules), as the journey
+    engine does.
 -#}
 
 {#- The naive local time of a UTC instant. -#}
 {% macro policy_local_time(at, time_zone) -%}
-    timezone({{ time_zone }}, timezone('UTC', {{ at }}))
+    {{ local_time_of_utc(at, time_zone) }}
 {%- endmacro %}
 
 {#- The UTC instant of a local date plus minutes after local midnight. -#}
 {% macro policy_utc_of_local(local_date, minutes, time_zone) -%}
-    timezone('UTC', timezone({{ time_zone }}, cast({{ local_date }} as timestamp) + to_minutes({{ minutes }})))
+    {{ utc_of_local_time(local_date, minutes, time_zone) }}
 {%- endmacro %}
 
 {#-

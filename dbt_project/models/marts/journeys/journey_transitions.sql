@@ -6,7 +6,8 @@
     1. resumes every open enrollment from its last committed step, on its journey's current version;
     2. considers new entry candidates (entry events since the last run, minus a lookback for late data);
     3. walks every one of them node by node (a recursive CTE) through steps whose time is <= as_of and
-       before the enrollment's exit (exit rule or exiting goal);
+       before the enrollment's exit (exit rule or exiting goal); each step's look-ups (local windows, waited-for
+       moments, condition facts) are joins to the int_journey_* models that find at most one row;
     4. accepts candidates in time order per customer under the journey's re-entry rule;
     5. appends the new steps. Committed rows are never rewritten.
 -#}
@@ -22,24 +23,20 @@
 {%- set journey_rows = journey_config_rows('journeys', "status = 'active'") -%}
 {%- set entry_conditions = journey_config_rows('journey_conditions', "scope in ('entry_where', 'audience')") -%}
 {%- set branch_conditions = journey_config_rows('journey_conditions', "scope = 'branch'") -%}
-{%- set wait_conditions = journey_config_rows('journey_conditions', "scope = 'wait_where'") -%}
 {%- set condition_branches = journey_config_rows('journey_branches', "weight is null") -%}
 {%- set attribute_delays = journey_config_rows('journey_nodes', "delay_kind = 'attribute'") -%}
 {%- set customer_columns = journey_relation_columns(ref('customers')) -%}
 {%- set customer_time_zone = "coalesce(customers.time_zone, 'UTC')" -%}
-{#- Correlated subqueries in the walk (local windows, wait_for, has_event and segment conditions) get their
-    inputs only on the rows that need them, null elsewhere: DuckDB evaluates a correlated subquery once per
-    distinct input, so the other steps of the walk share one evaluation (measured at 100k customers: the full
-    run's journey_transitions query went from 138 s to 72 s). -#}
-{%- set window_at = "case when journey_nodes.delay_kind = 'local_window' then walk.step_at end" -%}
-{%- set waiting_customer = "case when journey_nodes.node_type = 'wait_for' then walk.customer_id end" -%}
-{%- set waiting_since = "case when journey_nodes.node_type = 'wait_for' then walk.step_at end" -%}
+{%- set lookup_conditions = branch_conditions
+    | selectattr('kind', 'in', ['has_event', 'in_segment', 'not_in_segment']) | list -%}
+{#- The first moment a wait_for node waits for, when it comes before the node's timeout. -#}
+{%- set first_waited_at = "case when wait_moments.occurred_at <= " ~ add_seconds('walk.step_at', 'journey_nodes.timeout_seconds')
+    ~ " then wait_moments.occurred_at end" -%}
 {#- Segment features: their SQL is generated only when an active journey uses them. -#}
 {%- set event_journeys = journey_rows | selectattr('entry_event') | list -%}
 {%- set segment_journeys = journey_rows | selectattr('entry_segment') | list -%}
-{%- set segment_wait_nodes = journey_config_rows('journey_nodes', "wait_segment is not null") -%}
 {%- set segment_exit_rules = journey_config_rows('journey_exit_rules', "left_segment is not null") -%}
-{%- set uses_segments = segment_journeys or segment_wait_nodes or segment_exit_rules -%}
+{%- set uses_segments = segment_journeys or segment_exit_rules -%}
 -- segment conditions (in_segment, not_in_segment) read segment_memberships too
 -- depends_on: {{ ref('segment_memberships') }}
 
@@ -91,6 +88,24 @@ events as (
 customers as (
 
     select * from {{ ref('customers') }}
+
+),
+
+local_windows as (
+
+    select * from {{ ref('int_journey_local_windows') }}
+
+),
+
+wait_moments as (
+
+    select * from {{ ref('int_journey_wait_events') }}
+
+),
+
+condition_facts as (
+
+    select * from {{ ref('int_journey_condition_facts') }}
 
 ),
 {%- if uses_segments %}
@@ -393,7 +408,7 @@ walk as (
         node_id,
         step_at,
         step_number,
-        cast(null as varchar) as from_node,
+        cast(null as {{ dbt.type_string() }}) as from_node,
         'entry' as reason,
         is_resumed as is_committed
     from bounded
@@ -401,6 +416,10 @@ walk as (
 
     union all
 
+    {#- One step of every enrollment still walking. Every lookup is a left join that finds at most one row
+        (a local-window row, the first waited-for moment, the latest condition fact), so the recursive step has
+        no correlated subquery: DuckDB ran those once per distinct input, and Spark refuses recursive
+        references inside subquery expressions. #}
     select * from (
         select
             walk.enrollment_id,
@@ -410,42 +429,45 @@ walk as (
             walk.ends_at,
             case
                 when journey_nodes.node_type in ('action', 'delay') then journey_nodes.next_node
-                when journey_nodes.node_type = 'wait_for' and first_wait_event.occurred_at is not null
+                when journey_nodes.node_type = 'wait_for' and {{ first_waited_at }} is not null
                     then journey_nodes.on_event_node
                 when journey_nodes.node_type = 'wait_for' then journey_nodes.on_timeout_node
                 when journey_nodes.node_type = 'split' and random_branches.next_node is not null
                     then random_branches.next_node
-                when journey_nodes.node_type = 'split' then case
-                    {%- for branch in condition_branches %}
-                        {%- set conditions = branch_conditions
-                            | selectattr('journey_id', 'equalto', branch['journey_id'])
-                            | selectattr('node_id', 'equalto', branch['node_id'])
-                            | selectattr('branch_index', 'equalto', branch['branch_index']) | list %}
-                        {%- set at_this_split = "walk.journey_id = '" ~ branch['journey_id'] ~ "' and walk.node_id = '"
-                            ~ branch['node_id'] ~ "'" %}
-                        when {{ at_this_split }}
-                            {%- for condition in conditions %}
-                                and {{ journey_condition_sql(condition, 'customers',
-                                    'case when ' ~ at_this_split ~ ' then walk.customer_id end',
-                                    'case when ' ~ at_this_split ~ ' then walk.step_at end') }}
-                            {%- endfor %}
-                            then '{{ branch["next_node"] }}'
-                    {%- endfor %}
-                    else journey_nodes.else_node
-                end
+                {%- if condition_branches %}
+                    when journey_nodes.node_type = 'split' then case
+                        {%- for branch in condition_branches %}
+                            {%- set conditions = branch_conditions
+                                | selectattr('journey_id', 'equalto', branch['journey_id'])
+                                | selectattr('node_id', 'equalto', branch['node_id'])
+                                | selectattr('branch_index', 'equalto', branch['branch_index']) | list %}
+                            when walk.journey_id = '{{ branch["journey_id"] }}' and walk.node_id = '{{ branch["node_id"] }}'
+                                {%- for condition in conditions %}
+                                    and {{ journey_walk_condition_sql(condition, lookup_conditions) }}
+                                {%- endfor %}
+                                then '{{ branch["next_node"] }}'
+                        {%- endfor %}
+                        else journey_nodes.else_node
+                    end
+                {%- else %}
+                    when journey_nodes.node_type = 'split' then journey_nodes.else_node
+                {%- endif %}
             end as node_id,
             case
-                when journey_nodes.delay_kind = 'local_window' then {{ journey_window_moves_at(
-                    window_at, customer_time_zone, 'journey_nodes.window_days',
-                    'journey_nodes.window_start_minute', 'journey_nodes.window_end_minute') }}
+                when journey_nodes.delay_kind = 'local_window'
+                    then case
+                        when walk.step_at < local_windows.window_end
+                            then greatest(walk.step_at, local_windows.window_start)
+                        else local_windows.next_window_start
+                    end
                 when journey_nodes.delay_kind = 'attribute' then {{ journey_attribute_moves_at(
                     'walk.step_at', customer_time_zone, attribute_delays, customer_columns) }}
                 when journey_nodes.node_type = 'delay'
-                    then walk.step_at + to_seconds(journey_nodes.duration_seconds)
+                    then {{ add_seconds('walk.step_at', 'journey_nodes.duration_seconds') }}
                 when journey_nodes.node_type = 'wait_for'
                     then coalesce(
-                        first_wait_event.occurred_at,
-                        walk.step_at + to_seconds(journey_nodes.timeout_seconds)
+                        {{ first_waited_at }},
+                        {{ add_seconds('walk.step_at', 'journey_nodes.timeout_seconds') }}
                     )
                 else walk.step_at
             end as step_at,
@@ -453,7 +475,7 @@ walk as (
             walk.node_id as from_node,
             case
                 when journey_nodes.node_type = 'delay' then 'delay'
-                when journey_nodes.node_type = 'wait_for' and first_wait_event.occurred_at is not null then 'event'
+                when journey_nodes.node_type = 'wait_for' and {{ first_waited_at }} is not null then 'event'
                 when journey_nodes.node_type = 'wait_for' then 'timeout'
                 when journey_nodes.node_type = 'split' and random_branches.next_node is not null then 'random'
                 when journey_nodes.node_type = 'split' then 'condition'
@@ -476,36 +498,35 @@ walk as (
                 >= random_branches.bucket_from
                 and {{ journey_bucket("walk.enrollment_id || '|' || walk.node_id", 'random_branches.total_weight') }}
                 < random_branches.bucket_to
-        left join lateral (
-            select min(waited.occurred_at) as occurred_at
-            from (
-                select events.occurred_at
-                from events
-                where
-                    events.customer_id = {{ waiting_customer }}
-                    and events.event_name = journey_nodes.wait_event
-                    and events.occurred_at > {{ waiting_since }}
-                    and events.occurred_at <= {{ waiting_since }} + to_seconds(journey_nodes.timeout_seconds)
-                    {%- for condition in wait_conditions %}
-                        and (journey_nodes.journey_id <> '{{ condition["journey_id"] }}'
-                            or journey_nodes.node_id <> '{{ condition["node_id"] }}'
-                            or {{ journey_condition_sql(condition, 'events', 'events.customer_id', 'events.occurred_at') }})
-                    {%- endfor %}
-                {%- if segment_wait_nodes %}
-
-                union all
-
-                -- waiting for a segment: only an entry after arrival counts, not being a member already
-                select segment_memberships.entered_at as occurred_at
-                from segment_memberships
-                where
-                    segment_memberships.customer_id = {{ waiting_customer }}
-                    and segment_memberships.segment_name = journey_nodes.wait_segment
-                    and segment_memberships.entered_at > {{ waiting_since }}
-                    and segment_memberships.entered_at <= {{ waiting_since }} + to_seconds(journey_nodes.timeout_seconds)
-                {%- endif %}
-            ) as waited
-        ) as first_wait_event on true
+        left join local_windows
+            on
+                journey_nodes.delay_kind = 'local_window'
+                and walk.journey_id = local_windows.journey_id
+                and walk.node_id = local_windows.node_id
+                and {{ customer_time_zone }} = local_windows.time_zone
+                and cast({{ local_time_of_utc('walk.step_at', customer_time_zone) }} as date) = local_windows.local_day
+        left join wait_moments
+            on
+                journey_nodes.node_type = 'wait_for'
+                and walk.journey_id = wait_moments.journey_id
+                and walk.node_id = wait_moments.node_id
+                and walk.customer_id = wait_moments.customer_id
+                and wait_moments.occurred_at > walk.step_at
+                and (wait_moments.previous_occurred_at is null or wait_moments.previous_occurred_at <= walk.step_at)
+        {%- for condition in lookup_conditions %}
+            left join condition_facts as condition_facts_{{ loop.index }}
+                on
+                    walk.journey_id = '{{ condition["journey_id"] }}'
+                    and walk.node_id = '{{ condition["node_id"] }}'
+                    and walk.customer_id = condition_facts_{{ loop.index }}.customer_id
+                    and condition_facts_{{ loop.index }}.fact_kind = '{{ "event" if condition["kind"] == "has_event" else "segment" }}'
+                    and condition_facts_{{ loop.index }}.fact_name = '{{ condition["name"] }}'
+                    and condition_facts_{{ loop.index }}.starts_at <= walk.step_at
+                    and (
+                        condition_facts_{{ loop.index }}.next_starts_at is null
+                        or condition_facts_{{ loop.index }}.next_starts_at > walk.step_at
+                    )
+        {%- endfor %}
         where
             journey_nodes.node_type <> 'exit'
             and walk.step_number < {{ var('journeys__max_steps_per_enrollment') }}
@@ -762,7 +783,10 @@ new_steps as (
         walk.reason,
         walk.step_at as transition_at
     from walk
-    where not walk.is_committed
+    -- refused candidates were walked too (to learn when they would have ended): only enrollments go on
+    where
+        not walk.is_committed
+        and walk.enrollment_id in (select enrollment_facts.enrollment_id from enrollment_facts)
 
     union all
 
