@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from orchestration.settings import paths_from_env
+from orchestration.settings import duckdb_memory_limit, paths_from_env
 
 
 class JourneyRunSettings(dg.ConfigurableResource):
@@ -83,6 +83,9 @@ class WarehouseResource(dg.ConfigurableResource):
         con = duckdb.connect(self.resolved_path(), read_only=read_only)
         try:
             con.execute("set TimeZone = 'UTC'")
+            # The same memory cap as dbt's connections (dbt_project/profiles.yml); the spill folder is DuckDB's
+            # default there too, <warehouse>.tmp.
+            con.execute("set memory_limit = ?", [duckdb_memory_limit()])
             yield con
         finally:
             con.close()

@@ -36,6 +36,15 @@ def paths_from_env() -> Paths:
     return Paths(data_dir=data_dir, warehouse=warehouse)
 
 
+DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory cap for every connection to the warehouse: JOURNEYS_DUCKDB_MEMORY_LIMIT (default 4GB, as
+    in dbt_project/profiles.yml). Past it DuckDB spills to <warehouse>.tmp instead of failing."""
+    return os.environ.get("JOURNEYS_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
+
+
 def put_environment_tools_on_path() -> None:
     """Tools installed with this Python (dbt) are found by name, even when the venv is not activated:
     dagster-dbt starts `dbt` by name, for example when `dagster dev` prepares the dbt project."""

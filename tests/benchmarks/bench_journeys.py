@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 HELD_BACK_SHARE = 0.001
-DBT_TARGET_DIR = Path(__file__).resolve().parents[2] / "dbt_project" / "target"
 
 
 def _peak_rss_mb() -> tuple[float, float]:
@@ -66,24 +65,46 @@ def _steps(result: dg.ExecuteInProcessResult) -> str:
     return ", ".join(parts)
 
 
-def _newest_run_results(after: float) -> Path | None:
-    """The run_results.json of the dbt invocation that finished last (dagster-dbt gives each its own target)."""
-    found = [p for p in DBT_TARGET_DIR.glob("*/run_results.json") if p.stat().st_mtime >= after]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+def _anchor_pass_seconds(data_dir: Path) -> float:
+    """The issue's unit of time: one DuckDB pass over all the events with a per-customer ordered window (2 threads),
+    from the raw files, its result materialised."""
+    events = str(data_dir / "raw" / "events" / "*.parquet")
+    with duckdb.connect() as con:
+        con.execute("set threads = 2")
+        started = time.perf_counter()
+        con.execute(
+            """select count(*), sum(position) from (
+                   select row_number() over (
+                       partition by coalesce(customer_id, anonymous_id) order by occurred_at
+                   ) as position
+                   from read_parquet(?)
+               )""",
+            [events],
+        ).fetchall()
+        return time.perf_counter() - started
 
 
-def _slowest_nodes(run_results: Path | None, top: int) -> str:
-    if run_results is None:
+def _run_results(after: float, data_dir: Path) -> list[Path]:
+    """The run_results.json of each dbt step that ran since `after` (each step has its own target folder beside
+    the warehouse, decision 0015), in the order they finished."""
+    found = [p for p in (data_dir / "dbt_target").glob("*/run_results.json") if p.stat().st_mtime >= after]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
+def _slowest_nodes(run_results: list[Path], top: int) -> str:
+    if not run_results:
         return "(no run_results.json)"
-    results = json.loads(run_results.read_text())
-    timed = sorted(((r["execution_time"], r["unique_id"]) for r in results["results"]), reverse=True)
-    models = sum(t for t, uid in timed if uid.startswith("model."))
-    tests = sum(t for t, uid in timed if uid.startswith("test."))
-    lines = [
-        f"dbt elapsed {results['elapsed_time']:.1f} s; node time: models {models:.1f} s, tests {tests:.1f} s "
-        f"({len(timed)} nodes)"
-    ]
-    lines += [f"  {seconds:6.2f} s  {uid.split('.', 2)[-1]}" for seconds, uid in timed[:top]]
+    lines = []
+    for path in run_results:
+        results = json.loads(path.read_text())
+        timed = sorted(((r["execution_time"], r["unique_id"]) for r in results["results"]), reverse=True)
+        models = sum(t for t, uid in timed if uid.startswith("model."))
+        tests = sum(t for t, uid in timed if uid.startswith("test."))
+        lines.append(
+            f"{path.parent.name}: dbt elapsed {results['elapsed_time']:.1f} s; node time: models {models:.1f} s, "
+            f"tests {tests:.1f} s ({len(timed)} nodes)"
+        )
+        lines += [f"  {seconds:6.2f} s  {uid.split('.', 2)[-1]}" for seconds, uid in timed[:top]]
     return "\n                      ".join(lines)
 
 
@@ -109,12 +130,12 @@ def main() -> int:
     started = time.time()
     full_seconds, full = _run(job, first_as_of)
     full_peak = _peak_rss_mb()
-    full_nodes = _slowest_nodes(_newest_run_results(started), args.top)
+    full_nodes = _slowest_nodes(_run_results(started, data_dir), args.top)
     shutil.move(held, data_dir / "raw" / "events" / "batch_0002.parquet")
     started = time.time()
     incremental_seconds, incremental = _run(job, truth["parameters"]["as_of"])
     incremental_peak = _peak_rss_mb()
-    incremental_nodes = _slowest_nodes(_newest_run_results(started), args.top)
+    incremental_nodes = _slowest_nodes(_run_results(started, data_dir), args.top)
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         enrollments, transitions, actions = con.execute(
@@ -122,7 +143,12 @@ def main() -> int:
                       (select count(*) from journeys.journey_transitions),
                       (select count(*) from journeys.journey_actions)"""
         ).fetchone()
+    anchor = min(_anchor_pass_seconds(data_dir) for _ in range(3))
     print(f"customers             {args.customers:,}  (events {truth['rows_written']['events']:,})")
+    print(
+        f"anchor pass           {anchor:.2f} s (per-customer ordered window over the events, 2 threads, best of 3); "
+        f"full run = {full_seconds / anchor:.0f} passes, incremental = {incremental_seconds / anchor:.0f} passes"
+    )
     print(
         f"full run              {full_seconds:.1f} s  ok={full.success}  peak RSS self {full_peak[0]:,.0f} MB, "
         f"dbt {full_peak[1]:,.0f} MB"

@@ -7,7 +7,8 @@
     2. considers new entry candidates (entry events since the last run, minus a lookback for late data);
     3. walks every one of them node by node (a recursive CTE) through steps whose time is <= as_of and
        before the enrollment's exit (exit rule or exiting goal); each step's look-ups (local windows, waited-for
-       moments, condition facts) are joins to the int_journey_* models that find at most one row;
+       moments, condition facts) are joins to the int_journey_* models that find at most one row, and a run of
+       actions and fixed delays is one step (docs/decisions/0017-walk-lookups-as-joins.md);
     4. accepts candidates in time order per customer under the journey's re-entry rule;
     5. appends the new steps. Committed rows are never rewritten.
 -#}
@@ -70,6 +71,54 @@ random_branches as (
         sum(weight) over (partition by journey_id, node_id) as total_weight
     from {{ source('journey_config', 'journey_branches') }}
     where weight is not null
+
+),
+
+fixed_runs (journey_id, run_from, node_id, hops, offset_seconds, from_node, reason, is_fixed) as (
+
+    -- From each action or fixed-duration delay ("fixed" node), the nodes its enrollment reaches by fixed offsets
+    -- alone, up to and including the first node that is not fixed (a wait, split, local-window or attribute
+    -- delay, or exit): the walk jumps over such a run in one step and lists its nodes afterwards (walk_steps).
+    select
+        journey_id,
+        node_id as run_from,
+        node_id,
+        0 as hops,
+        cast(0 as bigint) as offset_seconds,
+        cast(null as {{ dbt.type_string() }}) as from_node,
+        cast(null as {{ dbt.type_string() }}) as reason,
+        true as is_fixed
+    from journey_nodes
+    where node_type = 'action' or delay_kind = 'duration'
+
+    union all
+
+    select
+        fixed_runs.journey_id,
+        fixed_runs.run_from,
+        reached.node_id,
+        fixed_runs.hops + 1 as hops,
+        fixed_runs.offset_seconds + coalesce(at_node.duration_seconds, 0) as offset_seconds,
+        at_node.node_id as from_node,
+        case when at_node.node_type = 'delay' then 'delay' else 'next' end as reason,
+        reached.node_type = 'action' or coalesce(reached.delay_kind = 'duration', false) as is_fixed
+    from fixed_runs
+    inner join journey_nodes as at_node
+        on
+            fixed_runs.journey_id = at_node.journey_id
+            and fixed_runs.node_id = at_node.node_id
+    inner join journey_nodes as reached
+        on
+            at_node.journey_id = reached.journey_id
+            and at_node.next_node = reached.node_id
+    where fixed_runs.is_fixed
+
+),
+
+run_ends as (
+
+    select * from fixed_runs
+    where not is_fixed
 
 ),
 
@@ -410,7 +459,10 @@ walk as (
         step_number,
         cast(null as {{ dbt.type_string() }}) as from_node,
         'entry' as reason,
-        is_resumed as is_committed
+        is_resumed as is_committed,
+        cast(null as {{ dbt.type_string() }}) as jumped_from,
+        cast(null as timestamp) as jumped_from_at,
+        cast(null as bigint) as jumped_from_step
     from bounded
     where not (is_on_removed_node or is_on_exit_node)
 
@@ -428,6 +480,7 @@ walk as (
             walk.entered_at,
             walk.ends_at,
             case
+                when run_ends.node_id is not null then run_ends.node_id
                 when journey_nodes.node_type in ('action', 'delay') then journey_nodes.next_node
                 when journey_nodes.node_type = 'wait_for' and {{ first_waited_at }} is not null
                     then journey_nodes.on_event_node
@@ -454,6 +507,7 @@ walk as (
                 {%- endif %}
             end as node_id,
             case
+                when run_ends.node_id is not null then {{ add_seconds('walk.step_at', 'run_ends.offset_seconds') }}
                 when journey_nodes.delay_kind = 'local_window'
                     then case
                         when walk.step_at < local_windows.window_end
@@ -471,9 +525,10 @@ walk as (
                     )
                 else walk.step_at
             end as step_at,
-            walk.step_number + 1 as step_number,
-            walk.node_id as from_node,
+            walk.step_number + coalesce(run_ends.hops, 1) as step_number,
+            coalesce(run_ends.from_node, walk.node_id) as from_node,
             case
+                when run_ends.node_id is not null then run_ends.reason
                 when journey_nodes.node_type = 'delay' then 'delay'
                 when journey_nodes.node_type = 'wait_for' and {{ first_waited_at }} is not null then 'event'
                 when journey_nodes.node_type = 'wait_for' then 'timeout'
@@ -481,12 +536,19 @@ walk as (
                 when journey_nodes.node_type = 'split' then 'condition'
                 else 'next'
             end as reason,
-            false as is_committed
+            false as is_committed,
+            case when run_ends.node_id is not null then walk.node_id end as jumped_from,
+            case when run_ends.node_id is not null then walk.step_at end as jumped_from_at,
+            case when run_ends.node_id is not null then walk.step_number end as jumped_from_step
         from walk
         inner join journey_nodes
             on
                 walk.journey_id = journey_nodes.journey_id
                 and walk.node_id = journey_nodes.node_id
+        left join run_ends
+            on
+                walk.journey_id = run_ends.journey_id
+                and walk.node_id = run_ends.run_from
         left join customers
             on walk.customer_id = customers.customer_id
         left join random_branches
@@ -530,24 +592,81 @@ walk as (
         where
             journey_nodes.node_type <> 'exit'
             and walk.step_number < {{ var('journeys__max_steps_per_enrollment') }}
+            -- a jump is kept even when its end lies past as_of or the enrollment's exit (walk_steps keeps the
+            -- part of the run before that), but the walk goes on only from a step it has taken
+            and walk.step_at <= {{ as_of }}
+            and (walk.ends_at is null or walk.step_at < walk.ends_at)
     ) as next_steps
     where
         next_steps.node_id is not null
-        and next_steps.step_at <= {{ as_of }}
-        and (next_steps.ends_at is null or next_steps.step_at < next_steps.ends_at)
+        and (
+            next_steps.jumped_from is not null
+            or (
+                next_steps.step_at <= {{ as_of }}
+                and (next_steps.ends_at is null or next_steps.step_at < next_steps.ends_at)
+            )
+        )
+
+),
+
+walk_steps as (
+
+    -- the steps taken: the walk's own, and the nodes of each jumped run up to as_of, the enrollment's exit and
+    -- the step cap
+    select
+        enrollment_id,
+        journey_id,
+        customer_id,
+        entered_at,
+        ends_at,
+        node_id,
+        step_at,
+        step_number,
+        from_node,
+        reason,
+        is_committed
+    from walk
+    where jumped_from is null
+
+    union all
+
+    select * from (
+        select
+            walk.enrollment_id,
+            walk.journey_id,
+            walk.customer_id,
+            walk.entered_at,
+            walk.ends_at,
+            fixed_runs.node_id,
+            {{ add_seconds('walk.jumped_from_at', 'fixed_runs.offset_seconds') }} as step_at,
+            walk.jumped_from_step + fixed_runs.hops as step_number,
+            fixed_runs.from_node,
+            fixed_runs.reason,
+            false as is_committed
+        from walk
+        inner join fixed_runs
+            on
+                walk.journey_id = fixed_runs.journey_id
+                and walk.jumped_from = fixed_runs.run_from
+                and fixed_runs.hops >= 1
+    ) as run_steps
+    where
+        run_steps.step_at <= {{ as_of }}
+        and (run_steps.ends_at is null or run_steps.step_at < run_steps.ends_at)
+        and run_steps.step_number <= {{ var('journeys__max_steps_per_enrollment') }}
 
 ),
 
 walked_nodes as (
 
     select
-        walk.*,
+        walk_steps.*,
         journey_nodes.node_type
-    from walk
+    from walk_steps as walk_steps
     left join journey_nodes
         on
-            walk.journey_id = journey_nodes.journey_id
-            and walk.node_id = journey_nodes.node_id
+            walk_steps.journey_id = journey_nodes.journey_id
+            and walk_steps.node_id = journey_nodes.node_id
 
 ),
 
@@ -776,17 +895,17 @@ enrollment_facts as (
 new_steps as (
 
     select
-        walk.enrollment_id,
-        walk.step_number,
-        walk.from_node,
-        walk.node_id as to_node,
-        walk.reason,
-        walk.step_at as transition_at
-    from walk
+        walk_steps.enrollment_id,
+        walk_steps.step_number,
+        walk_steps.from_node,
+        walk_steps.node_id as to_node,
+        walk_steps.reason,
+        walk_steps.step_at as transition_at
+    from walk_steps
     -- refused candidates were walked too (to learn when they would have ended): only enrollments go on
     where
-        not walk.is_committed
-        and walk.enrollment_id in (select enrollment_facts.enrollment_id from enrollment_facts)
+        not walk_steps.is_committed
+        and walk_steps.enrollment_id in (select enrollment_facts.enrollment_id from enrollment_facts)
 
     union all
 
