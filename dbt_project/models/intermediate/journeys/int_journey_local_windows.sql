@@ -6,8 +6,8 @@
     at < window_end, else at next_window_start, where the row's local day is at's local date.
 
     The walk (journey_transitions) reads it with one equality join instead of computing nine local days per
-    step. Days cover the events' history (less a day) to as_of plus nine days, for every time zone a customer
-    has: every arrival the walk can take has its row.
+    step. Days run from two days before the first event to nine days after as_of, for every time zone a
+    customer has: every arrival the walk can take has its row.
 -#}
 {{ config(materialized='table') }}
 
