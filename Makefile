@@ -62,9 +62,10 @@ spark-build: spark-env manifest
 	cd dbt_project && ../$(SPARK_BIN)/dbt build --target spark --exclude-resource-type unit_test \
 		--indirect-selection cautious --select $(SPARK_SELECT) --vars '{"as_of": "$(SPARK_AS_OF)", "run_id": "spark-build"}'
 
-# dbt's manifest, which Dagster reads to build the asset graph.
+# dbt's manifest, which Dagster reads to build the asset graph. The warehouse is named as a run names it
+# (orchestration/dbt_assets.py, JourneysDbtCliResource), so every run's first dbt step starts from this saved parse.
 manifest: install
-	cd dbt_project && ../$(BIN)/dbt parse --quiet
+	cd dbt_project && JOURNEYS_WAREHOUSE_PATH=warehouse.duckdb ../$(BIN)/dbt parse --quiet
 
 # Headless Chromium and its driver for the UI and report tests: Debian packages, installed once (root, or sudo).
 browser:

@@ -1,13 +1,17 @@
 """Every dbt model as a Dagster asset, every dbt test as an asset check."""
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from functools import cached_property
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from packaging.version import Version
 
 from activations.ledger import ensure_ledger
 from orchestration.dbt_args import dbt_build_args, dbt_run_env
@@ -21,6 +25,43 @@ dbt_project.prepare_if_dev()
 if not dbt_project.manifest_path.exists():
     # A fresh clone has no manifest yet: parse once so definitions load anywhere (make targets do it too).
     dbt_project.preparer.prepare(dbt_project)
+
+
+# The dbt that runs: the one installed with this Python (the version the resource reports is that package's).
+DBT_EXECUTABLE = Path(sys.prefix) / "bin" / "dbt"
+# Starts DBT_EXECUTABLE in the warehouse's folder (see JourneysDbtCliResource).
+DBT_IN_WAREHOUSE_FOLDER = Path(__file__).with_name("dbt_in_warehouse_folder.sh")
+
+
+class JourneysDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt resource without three start-up costs that every step of every run paid.
+
+    - dagster-dbt asks the dbt executable for its version (`dbt --version`: a subprocess that imports dbt, 4-5 s
+      of CPU here) once per run. The dbt it starts is the one installed with this Python (DBT_EXECUTABLE), so
+      its version is that package's version.
+    - It builds an in-process dbt adapter (profile, project and the project's macros loaded in the Dagster
+      process) for each invocation. The adapter serves only `fetch_row_counts()` and `fetch_column_metadata()`,
+      which these assets do not call; without it dagster-dbt skips those fetches, as it documents for the
+      Fusion engine.
+    - dbt re-parses the whole project when the profile's connection settings change, and the warehouse path is
+      one of them: every new warehouse (a test's, a user's second data folder) paid a full parse (8-14 s here
+      against 2-3 s for a partial one). dbt is started in the warehouse's folder and the profile names the
+      warehouse by its file name (`_dbt_build`), so every warehouse named warehouse.duckdb has the same profile
+      as the project's own saved parse (`make manifest`). dbt still checks the saved parse and re-parses what
+      it does not match: this changes speed, never results.
+
+    Pinned with dagster-dbt 0.29 (pyproject.toml); tests/test_dbt_args.py fails if its hooks move."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(installed_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
+        return None
+
+
+def journeys_dbt_resource() -> JourneysDbtCliResource:
+    return JourneysDbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_IN_WAREHOUSE_FOLDER))
 
 
 def group_for_model_path(fqn: list[str]) -> str:
@@ -120,7 +161,17 @@ def _dbt_build(
     # warehouse's profile, so the next run re-parses only files that changed (a fresh folder per invocation,
     # dagster-dbt's default, starts from the project's target/, whose profile may name another warehouse).
     target_path = Path(warehouse.resolved_path()).parent / "dbt_target" / context.op_execution_context.op_def.name
-    with _environment(run_env):
+    warehouse_file = Path(warehouse.resolved_path())
+    in_warehouse_folder = {
+        # dbt runs in the warehouse's folder and names it relative to it: the same profile for every warehouse
+        # (JourneysDbtCliResource). A dbt resource that starts dbt directly gets the absolute path.
+        "JOURNEYS_WAREHOUSE_PATH": warehouse_file.name,
+        "JOURNEYS_DBT_WORKDIR": str(warehouse_file.parent),
+        "JOURNEYS_DBT_EXECUTABLE": str(DBT_EXECUTABLE),
+    }
+    if Path(dbt.dbt_executable).resolve() != DBT_IN_WAREHOUSE_FOLDER.resolve():
+        in_warehouse_folder = {}
+    with _environment({**run_env, **in_warehouse_folder}):
         invocation = dbt.cli(args, context=context, target_path=target_path)
     yield from invocation.stream()
 

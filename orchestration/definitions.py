@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.activation_assets import activation_assets
 from orchestration.attribution_assets import attribution_models
-from orchestration.dbt_assets import dbt_project, journeys_dbt_models, measurement_dbt_models
+from orchestration.dbt_assets import journeys_dbt_models, journeys_dbt_resource, measurement_dbt_models
 from orchestration.erasure_assets import erasure, retention_purge
 from orchestration.jobs import (
     approve_held_run_job,
@@ -43,7 +42,7 @@ defs = dg.Definitions(
     schedules=schedules,
     sensors=sensors,
     resources={
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": journeys_dbt_resource(),
         "warehouse": WarehouseResource(),
         "run_settings": JourneyRunSettings(),
     },

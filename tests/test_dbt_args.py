@@ -1,5 +1,10 @@
+import os
+import subprocess
+
+from dagster_dbt import DbtCliResource
+
 from orchestration.dbt_args import dbt_build_args, dbt_run_env
-from orchestration.dbt_assets import group_for_model_path
+from orchestration.dbt_assets import DBT_EXECUTABLE, group_for_model_path, journeys_dbt_resource
 from orchestration.resources import resolve_as_of
 
 
@@ -30,3 +35,22 @@ def test_groups_follow_model_folders():
     assert group_for_model_path(["journeys", "staging", "raw", "stg_raw__customers"]) == "staging"
     assert group_for_model_path(["journeys", "marts", "quality", "rejected_rows"]) == "quality"
     assert group_for_model_path(["journeys", "marts", "policy", "actions_due"]) == "policy"
+
+
+def test_the_dbt_resource_reports_the_dbt_it_starts_and_loads_no_adapter_in_process(tmp_path):
+    """JourneysDbtCliResource replaces two internals of dagster-dbt 0.29: if an upgrade moves them, this fails."""
+    for hook in ("_cli_version", "_initialize_dbt_core_adapter"):
+        assert hook in vars(DbtCliResource), f"dagster-dbt no longer has {hook}"
+    resource = journeys_dbt_resource()
+    reported = subprocess.run([str(DBT_EXECUTABLE), "--version"], capture_output=True, text=True, check=True).stdout
+    assert f"installed: {resource._cli_version}" in reported
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    # The executable dagster-dbt starts runs dbt in the folder it is given.
+    started = subprocess.run(
+        [resource.dbt_executable],
+        env={**os.environ, "JOURNEYS_DBT_WORKDIR": str(tmp_path), "JOURNEYS_DBT_EXECUTABLE": "pwd"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert started.stdout.strip() == str(tmp_path)

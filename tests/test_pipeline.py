@@ -98,6 +98,23 @@ def test_first_run_succeeds_and_every_dbt_test_passes(one_batch):
     assert [e.check_name for e in evaluations if not e.passed] == []
 
 
+def test_a_new_warehouse_starts_from_the_projects_saved_parse(one_batch):
+    """dbt runs in the warehouse's folder and names it by its file name, so a new warehouse has the profile of
+    the project's saved parse (`make manifest`): no dbt step of its runs re-parses the whole project."""
+    data_dir, *_ = one_batch
+    logs = sorted((data_dir / "dbt_target").glob("*_dbt_models/dbt.log*"))
+    assert {log.parent.name for log in logs} == {"journeys_dbt_models", "measurement_dbt_models"}
+    reasons = [
+        json.loads(line)["info"]["msg"]
+        for log in logs
+        for line in log.read_text().splitlines()
+        if '"code": "I024"' in line  # UnableToPartialParse: "Unable to do partial parsing because ..."
+    ]
+    assert reasons == [], reasons
+    parses = [line for log in logs for line in log.read_text().splitlines() if "partial parsing" in line.lower()]
+    assert parses, "dbt logged how it parsed"
+
+
 def test_dbt_unit_tests_pass_in_both_incremental_and_full_refresh_modes(one_batch):
     """Unit tests are left out of production builds; here they run against the built warehouse (the
     incremental-mode fixture reads the column types of the existing table)."""
