@@ -12,8 +12,10 @@ See docs/bi.md.
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,12 +37,39 @@ def published_warehouse_path() -> Path:
     return paths_from_env().data_dir / "published" / "warehouse.duckdb"
 
 
+# Per published table: its columns, row count and content fingerprint, to refresh the next copy incrementally.
+PUBLISHED_TABLES = "bi_meta.published_tables"
+# Audit tables of erasure and retention (orchestration/erasure.py). A publish after any of them grew is a full
+# one: an incremental publish starts from the previous copy's file, whose free blocks may still hold the bytes of
+# rows it deleted, and an erased person's rows must leave the BI copy's file too.
+ERASURE_AUDITS = ("audit.erasures", "audit.erasure_sweeps", "audit.purges")
+# An incremental copy whose file grew past this many times the size of the last full copy (and by more than
+# GROWTH_SLACK_BYTES) is rebuilt whole: deleted and replaced rows leave free blocks behind.
+MAX_GROWTH = 1.5
+GROWTH_SLACK_BYTES = 64 * 2**20
+# A changed table whose changed rows exceed this share of its rows is replaced instead of synced row by row.
+MAX_SYNC_SHARE = 0.25
+
+
 @dataclass(frozen=True)
 class PublishReport:
     target: Path
-    tables: dict[str, int]  # "schema.table" -> rows copied
+    tables: dict[str, int]  # "schema.table" -> rows in the copy
     seconds: float
     bytes: int
+    mode: str = "full"  # "full" or "incremental"
+    reason: str = ""  # why a publish was full
+    # "schema.table" -> "unchanged", "replaced", "created" or "synced +<inserted> -<deleted>" (incremental only)
+    actions: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.mode == "full":
+            return f"full copy ({self.reason})"
+        counts = Counter(action.split(" ")[0] for action in self.actions.values())
+        inserted = sum(int(a.split(" ")[1]) for a in self.actions.values() if a.startswith("synced"))
+        deleted = sum(-int(a.split(" ")[2]) for a in self.actions.values() if a.startswith("synced"))
+        parts = [f"{counts[kind]} {kind}" for kind in ("unchanged", "synced", "replaced", "created") if counts[kind]]
+        return f"incremental: {', '.join(parts)} ({inserted:,} rows inserted, {deleted:,} deleted)"
 
 
 def _quote(identifier: str) -> str:
@@ -64,10 +93,18 @@ def publish_warehouse(
     target: Path,
     run_id: str = "manual",
     schemas: tuple[str, ...] = PUBLISHED_SCHEMAS,
+    incremental: bool = True,
 ) -> PublishReport:
     """Copy `schemas` of `source` (tables and views, views materialised as tables, column comments kept) into
     a new DuckDB file and atomically replace `target` with it. Opens `source` read-only: it fails with DuckDB's
-    lock error while another process writes it (a journey run publishes after its last write)."""
+    lock error while another process writes it (a journey run publishes after its last write).
+
+    incremental: start the new file from a copy of the previous one and rewrite only what changed: a table whose
+    columns, row count and content fingerprint are those recorded at the last publish is kept; a changed one is
+    synced row by row (rows no longer in the source deleted, new ones inserted) or, when much of it changed,
+    replaced. The publish is full instead when there is no usable previous copy, it is of another warehouse, an
+    erasure or retention purge ran since (ERASURE_AUDITS), or the file grew past MAX_GROWTH times its last
+    full size. Either way the result holds exactly the source's rows (docs/bi.md)."""
     started = time.monotonic()
     source, target = Path(source).resolve(), Path(target).resolve()
     if not source.exists():
@@ -78,7 +115,13 @@ def publish_warehouse(
         leftover.unlink(missing_ok=True)
 
     copied: dict[str, int] = {}
+    actions: dict[str, str] = {}
     try:
+        with duckdb.connect(str(source), read_only=True) as src:
+            audits = _erasure_audit_rows(src)
+        previous = _previous_publication(target, source, audits) if incremental else "asked for a full copy"
+        if isinstance(previous, dict):
+            shutil.copyfile(target, staging)
         con = duckdb.connect(str(staging))
         try:
             con.execute("set TimeZone = 'UTC'")
@@ -99,45 +142,196 @@ def publish_warehouse(
                 """,
                 {"schemas": list(schemas)},
             ).fetchall()
-            comments = con.execute(
+            column_rows = con.execute(
                 """
-                select schema_name, table_name, column_name, comment from duckdb_columns()
-                where database_name = 'src' and schema_name in (select unnest($schemas)) and comment is not null
+                select schema_name, table_name, column_name, data_type, comment from duckdb_columns()
+                where database_name = 'src' and schema_name in (select unnest($schemas))
+                order by schema_name, table_name, column_index
                 """,
                 {"schemas": list(schemas)},
             ).fetchall()
-            for schema in sorted({schema for schema, _, _ in relations}):
-                con.execute(f"create schema {here}.{_quote(schema)}")
+            signatures: dict[tuple[str, str], str] = {}
+            for schema, name, column, data_type, _ in column_rows:
+                signatures[(schema, name)] = signatures.get((schema, name), "") + f"{column} {data_type}, "
+            fingerprints: dict[str, tuple[str, int, int]] = {}
+            if isinstance(previous, dict):
+                wanted = {f"{schema}.{name}" for schema, name, _ in relations}
+                for key in sorted(set(previous) - wanted - {""}):  # gone from the source
+                    schema, name = key.split(".", 1)
+                    con.execute(f"drop table if exists {here}.{_quote(schema)}.{_quote(name)}")
+            else:
+                for schema in sorted({schema for schema, _, _ in relations}):
+                    con.execute(f"create schema {here}.{_quote(schema)}")
             for schema, name, comment in relations:
-                relation = f"{_quote(schema)}.{_quote(name)}"
-                con.execute(f"create table {here}.{relation} as select * from src.{relation}")
-                copied[f"{schema}.{name}"] = con.execute(f"select count(*) from {here}.{relation}").fetchone()[0]
-                if comment:
-                    con.execute(f"comment on table {here}.{relation} is {_literal(comment)}")
-            for schema, name, column, comment in comments:
+                key = f"{schema}.{name}"
+                mine, theirs = f"{here}.{_quote(schema)}.{_quote(name)}", f"src.{_quote(schema)}.{_quote(name)}"
+                signature = signatures.get((schema, name), "")
+                rows, fingerprint = con.execute(_FINGERPRINT.format(relation=theirs)).fetchone()
+                before = previous.get(key) if isinstance(previous, dict) else None
+                if before is None:
+                    if isinstance(previous, dict):
+                        con.execute(f"create schema if not exists {here}.{_quote(schema)}")
+                        actions[key] = "created"
+                    con.execute(f"create table {mine} as select * from {theirs}")
+                elif before == (signature, rows, fingerprint):
+                    actions[key] = "unchanged"
+                else:
+                    actions[key] = _sync_or_replace(con, mine, theirs, before, signature, rows, fingerprint)
+                copied[key] = rows
+                fingerprints[key] = (signature, rows, fingerprint)
+                con.execute(f"comment on table {mine} is {_literal(comment) if comment else 'null'}")
+            for schema, name, column, _, comment in column_rows:
                 con.execute(
-                    f"comment on column {_quote(schema)}.{_quote(name)}.{_quote(column)} is {_literal(comment)}"
+                    f"comment on column {_quote(schema)}.{_quote(name)}.{_quote(column)} is "
+                    f"{_literal(comment) if comment else 'null'}"
                 )
-            con.execute(f"create schema {here}.bi_meta")
-            con.execute(
-                f"""create table {here}.{PUBLICATION_TABLE} as select
-                        $run_id as run_id, $published_at::timestamp as published_at,
-                        $source as source_warehouse, $tables::integer as tables_published""",
-                {
-                    "run_id": run_id,
-                    "published_at": datetime.now(UTC).replace(tzinfo=None).isoformat(),
-                    "source": str(source),
-                    "tables": len(copied),
-                },
-            )
+            full_bytes = previous.get("", (None, 0, 0))[1] if isinstance(previous, dict) else 0
+            _record_publication(con, here, run_id, source, fingerprints, audits, full_bytes)
             con.execute("commit")
             con.execute("detach src")
             con.execute("checkpoint")
         finally:
             con.close()
+        if not isinstance(previous, dict):
+            # the size of a fresh copy, against which later incremental copies' growth is measured
+            with duckdb.connect(str(staging)) as con:
+                con.execute(
+                    f"update {PUBLICATION_TABLE} set full_copy_bytes = $bytes", {"bytes": staging.stat().st_size}
+                )
         _fsync(staging)
         os.replace(staging, target)  # atomic on one file system: readers see the old copy or the new one
         _fsync(target.parent)
     finally:
         staging.unlink(missing_ok=True)
-    return PublishReport(target=target, tables=copied, seconds=time.monotonic() - started, bytes=target.stat().st_size)
+    return PublishReport(
+        target=target,
+        tables=copied,
+        seconds=time.monotonic() - started,
+        bytes=target.stat().st_size,
+        mode="incremental" if isinstance(previous, dict) else "full",
+        reason="" if isinstance(previous, dict) else previous,
+        actions=actions,
+    )
+
+
+# A row's hash: the table's alias is the row as a struct. The fingerprint is the row count and the sum of the
+# row hashes (order-independent, counts duplicates).
+_ROW = "as publish_row"
+_ROW_HASH = "hash(publish_row)"
+_FINGERPRINT = f"select count(*), coalesce(sum({_ROW_HASH}::hugeint), 0) from {{relation}} {_ROW}"
+
+
+def _erasure_audit_rows(src: duckdb.DuckDBPyConnection) -> int:
+    """Rows in the erasure and retention audit tables (those that exist): grows whenever either deleted rows."""
+    existing = {
+        f"{schema}.{name}"
+        for schema, name in src.execute("select schema_name, table_name from duckdb_tables()").fetchall()
+    }
+    return sum(
+        src.execute(f"select count(*) from {table}").fetchone()[0] for table in ERASURE_AUDITS if table in existing
+    )
+
+
+def _previous_publication(target: Path, source: Path, audits: int) -> dict[str, tuple] | str:
+    """The previous copy's fingerprints ("schema.table" -> (signature, rows, fingerprint); "" -> (None, full copy
+    size, 0)) when an incremental publish may start from it, else why not."""
+    if not target.exists():
+        return "no previous copy"
+    try:
+        with duckdb.connect(str(target), read_only=True) as con:
+            (previous_source, previous_audits, full_bytes) = con.execute(
+                f"select source_warehouse, erasure_audit_rows, full_copy_bytes from {PUBLICATION_TABLE}"
+            ).fetchone()
+            tables = con.execute(
+                f"select relation, signature, row_count, fingerprint from {PUBLISHED_TABLES}"
+            ).fetchall()
+    except duckdb.Error as error:
+        return f"the previous copy records no fingerprints ({type(error).__name__})"
+    if previous_source != str(source):
+        return f"the previous copy is of another warehouse ({previous_source})"
+    if previous_audits != audits:
+        return "an erasure or retention purge ran since the previous copy"
+    size = target.stat().st_size
+    if full_bytes and size > MAX_GROWTH * full_bytes and size > full_bytes + GROWTH_SLACK_BYTES:
+        return f"the copy grew past {MAX_GROWTH:g} times its last full size"
+    return {"": (None, full_bytes, 0)} | {relation: (signature, rows, fp) for relation, signature, rows, fp in tables}
+
+
+def _sync_or_replace(
+    con: duckdb.DuckDBPyConnection,
+    mine: str,
+    theirs: str,
+    before: tuple,
+    signature: str,
+    rows: int,
+    fingerprint: int,
+) -> str:
+    """Bring the copy's table `mine` to the source's `theirs`: row by row when its columns are the same, its rows
+    are distinct and few changed; else replace it. Rows are matched by their hash; the result is checked against
+    the source's row count and fingerprint, and replaced whole if it differs (a hash collision)."""
+    if before[0] == signature:
+        con.execute(f"create temp table publish_source_hashes as select {_ROW_HASH} as row_hash from {theirs} {_ROW}")
+        con.execute(
+            f"create temp table publish_copy_hashes as "
+            f"select {_ROW_HASH} as row_hash, rowid as row_id from {mine} {_ROW}"
+        )
+        (distinct,) = con.execute("select count(distinct row_hash) from publish_source_hashes").fetchone()
+        gone = con.execute(
+            "select count(*) from publish_copy_hashes anti join publish_source_hashes using (row_hash)"
+        ).fetchone()[0]
+        new = con.execute(
+            "select count(*) from publish_source_hashes anti join publish_copy_hashes using (row_hash)"
+        ).fetchone()[0]
+        syncable = distinct == rows and gone + new <= MAX_SYNC_SHARE * max(rows, 1)
+        if syncable:
+            con.execute(
+                f"""delete from {mine} where rowid in (
+                        select row_id from publish_copy_hashes anti join publish_source_hashes using (row_hash))"""
+            )
+            con.execute(
+                f"""insert into {mine} select * from {theirs} {_ROW}
+                    where {_ROW_HASH} in (select row_hash from publish_source_hashes
+                                      anti join publish_copy_hashes using (row_hash))"""
+            )
+        con.execute("drop table publish_source_hashes")
+        con.execute("drop table publish_copy_hashes")
+        if syncable:
+            check = con.execute(_FINGERPRINT.format(relation=mine)).fetchone()
+            if check == (rows, fingerprint):
+                return f"synced +{new} -{gone}"
+    con.execute(f"create or replace table {mine} as select * from {theirs}")
+    return "replaced"
+
+
+def _record_publication(
+    con: duckdb.DuckDBPyConnection,
+    here: str,
+    run_id: str,
+    source: Path,
+    fingerprints: dict[str, tuple[str, int, int]],
+    audits: int,
+    full_bytes: int,
+) -> None:
+    con.execute(f"create schema if not exists {here}.bi_meta")
+    con.execute(
+        f"""create or replace table {here}.{PUBLICATION_TABLE} as select
+                $run_id as run_id, $published_at::timestamp as published_at,
+                $source as source_warehouse, $tables::integer as tables_published,
+                $audits::bigint as erasure_audit_rows, $full_bytes::bigint as full_copy_bytes""",
+        {
+            "run_id": run_id,
+            "published_at": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+            "source": str(source),
+            "tables": len(fingerprints),
+            "audits": audits,
+            "full_bytes": full_bytes,
+        },
+    )
+    con.execute(
+        f"""create or replace table {here}.{PUBLISHED_TABLES} (
+                relation varchar, signature varchar, row_count bigint, fingerprint hugeint)"""
+    )
+    con.executemany(
+        f"insert into {here}.{PUBLISHED_TABLES} values (?, ?, ?, ?)",
+        [[relation, *values] for relation, values in fingerprints.items()],
+    )

@@ -71,11 +71,12 @@ LAST_WRITERS = last_writers(_WRITER_ASSETS)
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     report = publish_warehouse(warehouse.resolved_path(), published_warehouse_path(), run_id=context.run_id)
     context.log.info(
-        "published %d tables (%.1f MB) to %s in %.1f s",
+        "published %d tables (%.1f MB) to %s in %.1f s, %s",
         len(report.tables),
         report.bytes / 1e6,
         report.target,
         report.seconds,
+        report.summary(),
     )
     return dg.MaterializeResult(
         metadata={
@@ -84,6 +85,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
             "rows": sum(report.tables.values()),
             "megabytes": round(report.bytes / 1e6, 1),
             "duration_s": round(report.seconds, 3),
+            "mode": report.summary(),
         }
     )
 

@@ -202,3 +202,83 @@ def test_the_real_marts_are_published_whole(tmp_path_factory, tmp_path):
     assert schemas <= {*PUBLISHED_SCHEMAS, "bi_meta"}
     assert not schemas & {"raw", "staging", "intermediate"}
     assert described > 20  # dbt's persist_docs comments travel with the copy
+
+
+def _contents(path: Path) -> dict[str, object]:
+    """Every published table's rows (sorted), columns and comments: what a BI reader can see."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        relations = con.execute(
+            "select schema_name, table_name from duckdb_tables() where schema_name <> 'bi_meta' order by 1, 2"
+        ).fetchall()
+        return {
+            f"{schema}.{name}": (
+                sorted(con.execute(f'select * from "{schema}"."{name}"').fetchall(), key=repr),
+                con.execute(
+                    "select column_name, data_type, comment from duckdb_columns()"
+                    " where schema_name = $1 and table_name = $2 order by column_index",
+                    [schema, name],
+                ).fetchall(),
+            )
+            for schema, name in relations
+        }
+
+
+def test_an_incremental_publish_rewrites_only_what_changed_and_equals_a_full_copy(warehouses, tmp_path):
+    main, published = warehouses
+    fresh = tmp_path / "fresh.duckdb"
+
+    unchanged = publish_warehouse(main, published, run_id="run-2")
+    assert (unchanged.mode, set(unchanged.actions.values())) == ("incremental", {"unchanged"})
+    with duckdb.connect(str(main)) as con:
+        con.execute(
+            "insert into journeys.journey_enrollments select 'enr-x' || i, 'cart', 'treatment' from range(200) t(i)"
+        )
+    grown = publish_warehouse(main, published, run_id="run-2b")
+    assert grown.actions["journeys.journey_enrollments"] == "replaced"  # most of its rows are new
+
+    with duckdb.connect(str(main)) as con:
+        con.execute("insert into journeys.journey_enrollments values ('enr-3', 'win_back', 'treatment')")
+        con.execute("update journeys.journey_enrollments set variant = 'holdout' where enrollment_id = 'enr-1'")
+        con.execute("comment on column journeys.journey_enrollments.journey_id is 'the journey file id'")
+        con.execute("alter table measurement.channel_attribution add column note varchar")  # new columns
+        con.execute("create table journeys.journey_positions as select 'enr-3' as enrollment_id, 'wait' as node_id")
+        con.execute("create table measurement.dupes as select * from (values (1), (1), (2)) as t(n)")
+    changed = publish_warehouse(main, published, run_id="run-3")
+    assert changed.mode == "incremental"
+    assert changed.actions == {
+        "journeys.journey_enrollments": "synced +2 -1",
+        "journeys.journey_positions": "created",
+        "measurement.channel_attribution": "replaced",
+        "measurement.dupes": "created",
+    }
+    publish_warehouse(main, fresh, run_id="run-3", incremental=False)
+    assert _contents(published) == _contents(fresh)
+
+    # Duplicate rows cannot be matched by hash: the table is replaced, and still equal. A dropped table goes.
+    with duckdb.connect(str(main)) as con:
+        con.execute("insert into measurement.dupes values (2)")
+        con.execute("drop table journeys.journey_positions")
+    again = publish_warehouse(main, published, run_id="run-4")
+    assert again.actions["measurement.dupes"] == "replaced"
+    assert "journeys.journey_positions" not in again.actions
+    publish_warehouse(main, fresh, run_id="run-4", incremental=False)
+    assert _contents(published) == _contents(fresh)
+    assert "journeys.journey_positions" not in _contents(published)
+
+
+def test_a_publish_after_an_erasure_is_a_full_copy(warehouses):
+    """An incremental copy starts from the previous file, whose free blocks may keep deleted rows' bytes: after
+    an erasure (or retention purge) the copy is written afresh, so the person's rows leave its file too."""
+    main, published = warehouses
+    with duckdb.connect(str(main)) as con:
+        con.execute("create schema audit")
+        con.execute("create table audit.erasures as select 'era-1' as request_id")
+        con.execute("delete from journeys.journey_enrollments where enrollment_id = 'enr-1'")
+    report = publish_warehouse(main, published, run_id="run-2")
+    assert (report.mode, report.reason) == ("full", "an erasure or retention purge ran since the previous copy")
+    assert publish_warehouse(main, published, run_id="run-3").mode == "incremental"
+    with duckdb.connect(str(main)) as con:
+        con.execute("create table audit.purges as select 'raw.events' as table_name")
+    assert publish_warehouse(main, published, run_id="run-4").mode == "full"
+    with open(published, "rb") as copy:
+        assert b"enr-1" not in copy.read()
