@@ -204,8 +204,11 @@ def test_each_retriable_fault_is_retried_until_sent(world, fault: str):
     servers.fcm._script = [fault, fault]
     report = _send(config, con, "push", "fcm")
     assert (report.sent, report.failed, report.dead) == (29, 1, 0)
-    assert report.retried == 2
     assert servers.fcm.injected[fault] == 2
+    # Each injected fault cost one retry. On a loaded machine an answer can also come later than this test's
+    # 0.3 s timeout (kept short for the stall): that is one more retry, and one more request the server received.
+    assert report.retried >= 2
+    assert report.retried == servers.fcm.received - 30, "every retry is one more request, none lost or invented"
 
 
 def test_retries_exhausted_make_rows_dead_and_the_next_run_sends_them(world):
