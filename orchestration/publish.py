@@ -153,7 +153,7 @@ def publish_warehouse(
             signatures: dict[tuple[str, str], str] = {}
             for schema, name, column, data_type, _ in column_rows:
                 signatures[(schema, name)] = signatures.get((schema, name), "") + f"{column} {data_type}, "
-            fingerprints: dict[str, tuple[str, int, int]] = {}
+            fingerprints: dict[str, tuple[str, int, int, str]] = {}
             if isinstance(previous, dict):
                 wanted = {f"{schema}.{name}" for schema, name, _ in relations}
                 for key in sorted(set(previous) - wanted - {""}):  # gone from the source
@@ -162,30 +162,51 @@ def publish_warehouse(
             else:
                 for schema in sorted({schema for schema, _, _ in relations}):
                     con.execute(f"create schema {here}.{_quote(schema)}")
+            views = {
+                (schema, name)
+                for schema, name in con.execute(
+                    "select schema_name, view_name from duckdb_views() where database_name = 'src' and not internal"
+                ).fetchall()
+            }
             for schema, name, comment in relations:
                 key = f"{schema}.{name}"
                 mine, theirs = f"{here}.{_quote(schema)}.{_quote(name)}", f"src.{_quote(schema)}.{_quote(name)}"
+                if (schema, name) in views:  # computed once, read several times below
+                    con.execute(f"create or replace temp table publish_view_rows as select * from {theirs}")
+                    theirs = "publish_view_rows"
                 signature = signatures.get((schema, name), "")
-                rows, fingerprint = con.execute(_FINGERPRINT.format(relation=theirs)).fetchone()
+                # one read of the source: every row's hash, for the fingerprint and to find the changed rows
+                con.execute(
+                    f"create or replace temp table publish_source_hashes as "
+                    f"select {_ROW_HASH} as row_hash from {theirs} {_ROW}"
+                )
+                rows, fingerprint = con.execute(
+                    "select count(*), coalesce(sum(row_hash::hugeint), 0) from publish_source_hashes"
+                ).fetchone()
                 before = previous.get(key) if isinstance(previous, dict) else None
                 if before is None:
                     if isinstance(previous, dict):
                         con.execute(f"create schema if not exists {here}.{_quote(schema)}")
                         actions[key] = "created"
                     con.execute(f"create table {mine} as select * from {theirs}")
-                elif before == (signature, rows, fingerprint):
+                elif before[:3] == (signature, rows, fingerprint):
                     actions[key] = "unchanged"
+                elif before[3] == "replaced":
+                    # Changed wholesale last time too (a column that moves with as_of, say): hashing its rows to
+                    # find the changed ones would be wasted; it is synced again once it was unchanged or copied.
+                    con.execute(f"create or replace table {mine} as select * from {theirs}")
+                    actions[key] = "replaced"
                 else:
-                    actions[key] = _sync_or_replace(con, mine, theirs, before, signature, rows, fingerprint)
+                    actions[key] = _sync_or_replace(con, mine, theirs, before, signature, rows)
                 copied[key] = rows
-                fingerprints[key] = (signature, rows, fingerprint)
+                fingerprints[key] = (signature, rows, fingerprint, actions.get(key, "copied").split(" ")[0])
                 con.execute(f"comment on table {mine} is {_literal(comment) if comment else 'null'}")
             for schema, name, column, _, comment in column_rows:
                 con.execute(
                     f"comment on column {_quote(schema)}.{_quote(name)}.{_quote(column)} is "
                     f"{_literal(comment) if comment else 'null'}"
                 )
-            full_bytes = previous.get("", (None, 0, 0))[1] if isinstance(previous, dict) else 0
+            full_bytes = previous.get("", (None, 0, 0, ""))[1] if isinstance(previous, dict) else 0
             _record_publication(con, here, run_id, source, fingerprints, audits, full_bytes)
             con.execute("commit")
             con.execute("detach src")
@@ -214,11 +235,10 @@ def publish_warehouse(
     )
 
 
-# A row's hash: the table's alias is the row as a struct. The fingerprint is the row count and the sum of the
+# A row's hash: the table's alias is the row as a struct. A table's fingerprint is its row count and the sum of its
 # row hashes (order-independent, counts duplicates).
 _ROW = "as publish_row"
 _ROW_HASH = "hash(publish_row)"
-_FINGERPRINT = f"select count(*), coalesce(sum({_ROW_HASH}::hugeint), 0) from {{relation}} {_ROW}"
 
 
 def _erasure_audit_rows(src: duckdb.DuckDBPyConnection) -> int:
@@ -243,7 +263,7 @@ def _previous_publication(target: Path, source: Path, audits: int) -> dict[str, 
                 f"select source_warehouse, erasure_audit_rows, full_copy_bytes from {PUBLICATION_TABLE}"
             ).fetchone()
             tables = con.execute(
-                f"select relation, signature, row_count, fingerprint from {PUBLISHED_TABLES}"
+                f"select relation, signature, row_count, fingerprint, last_action from {PUBLISHED_TABLES}"
             ).fetchall()
     except duckdb.Error as error:
         return f"the previous copy records no fingerprints ({type(error).__name__})"
@@ -254,7 +274,7 @@ def _previous_publication(target: Path, source: Path, audits: int) -> dict[str, 
     size = target.stat().st_size
     if full_bytes and size > MAX_GROWTH * full_bytes and size > full_bytes + GROWTH_SLACK_BYTES:
         return f"the copy grew past {MAX_GROWTH:g} times its last full size"
-    return {"": (None, full_bytes, 0)} | {relation: (signature, rows, fp) for relation, signature, rows, fp in tables}
+    return {"": (None, full_bytes, 0, "")} | {relation: tuple(values) for relation, *values in tables}
 
 
 def _sync_or_replace(
@@ -264,13 +284,12 @@ def _sync_or_replace(
     before: tuple,
     signature: str,
     rows: int,
-    fingerprint: int,
 ) -> str:
-    """Bring the copy's table `mine` to the source's `theirs`: row by row when its columns are the same, its rows
-    are distinct and few changed; else replace it. Rows are matched by their hash; the result is checked against
-    the source's row count and fingerprint, and replaced whole if it differs (a hash collision)."""
+    """Bring the copy's table `mine` to the source's `theirs` (whose row hashes are in publish_source_hashes): row
+    by row when its columns are the same, its rows are distinct and few changed; else replace it. Rows are matched
+    by their hash. A new row whose hash equals that of another row of the table (a collision) would be taken for
+    it and not inserted: the row count after syncing shows it, and the table is then replaced whole."""
     if before[0] == signature:
-        con.execute(f"create temp table publish_source_hashes as select {_ROW_HASH} as row_hash from {theirs} {_ROW}")
         con.execute(
             f"create temp table publish_copy_hashes as "
             f"select {_ROW_HASH} as row_hash, rowid as row_id from {mine} {_ROW}"
@@ -293,12 +312,9 @@ def _sync_or_replace(
                     where {_ROW_HASH} in (select row_hash from publish_source_hashes
                                       anti join publish_copy_hashes using (row_hash))"""
             )
-        con.execute("drop table publish_source_hashes")
         con.execute("drop table publish_copy_hashes")
-        if syncable:
-            check = con.execute(_FINGERPRINT.format(relation=mine)).fetchone()
-            if check == (rows, fingerprint):
-                return f"synced +{new} -{gone}"
+        if syncable and con.execute(f"select count(*) from {mine}").fetchone()[0] == rows:
+            return f"synced +{new} -{gone}"
     con.execute(f"create or replace table {mine} as select * from {theirs}")
     return "replaced"
 
@@ -308,7 +324,7 @@ def _record_publication(
     here: str,
     run_id: str,
     source: Path,
-    fingerprints: dict[str, tuple[str, int, int]],
+    fingerprints: dict[str, tuple[str, int, int, str]],
     audits: int,
     full_bytes: int,
 ) -> None:
@@ -329,9 +345,9 @@ def _record_publication(
     )
     con.execute(
         f"""create or replace table {here}.{PUBLISHED_TABLES} (
-                relation varchar, signature varchar, row_count bigint, fingerprint hugeint)"""
+                relation varchar, signature varchar, row_count bigint, fingerprint hugeint, last_action varchar)"""
     )
     con.executemany(
-        f"insert into {here}.{PUBLISHED_TABLES} values (?, ?, ?, ?)",
+        f"insert into {here}.{PUBLISHED_TABLES} values (?, ?, ?, ?, ?)",
         [[relation, *values] for relation, values in fingerprints.items()],
     )

@@ -78,6 +78,9 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         report.seconds,
         report.summary(),
     )
+    changed = {table: action for table, action in sorted(report.actions.items()) if action != "unchanged"}
+    if changed:
+        context.log.info("published tables rewritten: %s", ", ".join(f"{t} {a}" for t, a in changed.items()))
     return dg.MaterializeResult(
         metadata={
             "path": str(report.target),

@@ -235,6 +235,11 @@ def test_an_incremental_publish_rewrites_only_what_changed_and_equals_a_full_cop
         )
     grown = publish_warehouse(main, published, run_id="run-2b")
     assert grown.actions["journeys.journey_enrollments"] == "replaced"  # most of its rows are new
+    # replaced last time: a change is copied whole again, without hashing its rows, until it was unchanged once
+    with duckdb.connect(str(main)) as con:
+        con.execute("insert into journeys.journey_enrollments values ('enr-y', 'cart', 'treatment')")
+    assert publish_warehouse(main, published, run_id="run-2c").actions["journeys.journey_enrollments"] == "replaced"
+    assert publish_warehouse(main, published, run_id="run-2d").actions["journeys.journey_enrollments"] == "unchanged"
 
     with duckdb.connect(str(main)) as con:
         con.execute("insert into journeys.journey_enrollments values ('enr-3', 'win_back', 'treatment')")
