@@ -31,9 +31,19 @@ entries as (
 
 last_steps as (
 
-    select *
+    -- the last step of each enrollment (a join on the greatest step number: SQL that Spark also runs)
+    select transitions.*
     from transitions
-    qualify row_number() over (partition by enrollment_id order by step_number desc) = 1
+    inner join (
+        select
+            enrollment_id,
+            max(step_number) as last_step_number
+        from transitions
+        group by enrollment_id
+    ) as last_step_numbers
+        on
+            transitions.enrollment_id = last_step_numbers.enrollment_id
+            and transitions.step_number = last_step_numbers.last_step_number
 
 ),
 
@@ -50,7 +60,7 @@ conversions as (
             entries.customer_id = events.customer_id
             and journeys.goal_event = events.event_name
             and entries.entered_at < events.occurred_at
-            and entries.entered_at + to_seconds(journeys.goal_within_seconds) >= events.occurred_at
+            and {{ add_seconds('entries.entered_at', 'journeys.goal_within_seconds') }} >= events.occurred_at
     group by entries.enrollment_id
 
 ),

@@ -33,9 +33,19 @@ customers as (
 
 current_steps as (
 
-    select *
+    -- the last step of each enrollment (a join on the greatest step number: SQL that Spark also runs)
+    select transitions.*
     from transitions
-    qualify row_number() over (partition by enrollment_id order by step_number desc) = 1
+    inner join (
+        select
+            enrollment_id,
+            max(step_number) as last_step_number
+        from transitions
+        group by enrollment_id
+    ) as last_step_numbers
+        on
+            transitions.enrollment_id = last_step_numbers.enrollment_id
+            and transitions.step_number = last_step_numbers.last_step_number
 
 ),
 
@@ -57,9 +67,9 @@ positions as (
         current_steps.transition_at as since,
         case
             when journey_nodes.node_type = 'wait_for'
-                then current_steps.transition_at + to_seconds(journey_nodes.timeout_seconds)
+                then {{ add_seconds('current_steps.transition_at', 'journey_nodes.timeout_seconds') }}
             when journey_nodes.delay_kind = 'duration'
-                then current_steps.transition_at + to_seconds(journey_nodes.duration_seconds)
+                then {{ add_seconds('current_steps.transition_at', 'journey_nodes.duration_seconds') }}
             when journey_nodes.delay_kind = 'local_window' then {{ journey_window_moves_at(
                 'current_steps.transition_at', customer_time_zone, 'journey_nodes.window_days',
                 'journey_nodes.window_start_minute', 'journey_nodes.window_end_minute') }}

@@ -208,9 +208,19 @@ last_run as (
 
 last_steps as (
 
-    select *
+    -- the last step of each enrollment (a join on the greatest step number: SQL that Spark also runs)
+    select previous_transitions.*
     from previous_transitions
-    qualify row_number() over (partition by enrollment_id order by step_number desc) = 1
+    inner join (
+        select
+            enrollment_id,
+            max(step_number) as last_step_number
+        from previous_transitions
+        group by enrollment_id
+    ) as last_step_numbers
+        on
+            previous_transitions.enrollment_id = last_step_numbers.enrollment_id
+            and previous_transitions.step_number = last_step_numbers.last_step_number
 
 ),
 
@@ -303,7 +313,7 @@ entry_candidates as (
             customer_id,
             segment_name,
             entered_at,
-            'segment:' || segment_name || ':' || strftime(entered_at, '%Y-%m-%dT%H:%M:%S.%f') as entry_id
+            'segment:' || segment_name || ':' || {{ timestamp_text('entered_at') }} as entry_id
         from segment_memberships
     ) as segment_entries
     inner join journeys
@@ -422,7 +432,7 @@ goal_exit_hits as (
             in_play.customer_id = events.customer_id
             and journeys.goal_event = events.event_name
             and events.occurred_at > in_play.exits_after
-            and events.occurred_at <= in_play.entered_at + to_seconds(journeys.goal_within_seconds)
+            and events.occurred_at <= {{ add_seconds('in_play.entered_at', 'journeys.goal_within_seconds') }}
     where journeys.goal_exits
     group by in_play.enrollment_id
 
@@ -678,7 +688,7 @@ enrollment_ends as (
             as completed_at,
         -- enrollments not walked (their node was removed or became an exit) stay where they were
         coalesce(max(walked_nodes.step_number), bounded.step_number) as last_step_number,
-        coalesce(arg_max(walked_nodes.node_id, walked_nodes.step_number), bounded.node_id) as last_node
+        coalesce(max_by(walked_nodes.node_id, walked_nodes.step_number), bounded.node_id) as last_node
     from bounded
     left join walked_nodes
         on bounded.enrollment_id = walked_nodes.enrollment_id
@@ -746,13 +756,22 @@ existing_enrollment_state as (
     select
         journey_id,
         customer_id,
-        entered_at as latest_entered_at,
-        ended_at as latest_ended_at,
-        list(dedupe_value) filter (where dedupe_value is not null) over (
-            partition by journey_id, customer_id
-        ) as used_dedupe_values
-    from existing_enrollments
-    qualify row_number() over (partition by journey_id, customer_id order by entered_at desc) = 1
+        latest_entered_at,
+        latest_ended_at,
+        used_dedupe_values
+    from (
+        select
+            journey_id,
+            customer_id,
+            entered_at as latest_entered_at,
+            ended_at as latest_ended_at,
+            {{ string_array_agg_non_null('dedupe_value') }} over (
+                partition by journey_id, customer_id
+            ) as used_dedupe_values,
+            row_number() over (partition by journey_id, customer_id order by entered_at desc) as recency_rank
+        from existing_enrollments
+    ) as ranked_enrollments
+    where recency_rank = 1
 
 ),
 
@@ -788,7 +807,7 @@ acceptance as (
         false as is_accepted,
         existing_enrollment_state.journey_id is not null as has_enrollment,
         existing_enrollment_state.latest_ended_at as last_ended_at,
-        coalesce(existing_enrollment_state.used_dedupe_values, []) as used_dedupe_values
+        coalesce(existing_enrollment_state.used_dedupe_values, {{ empty_string_array() }}) as used_dedupe_values
     from (select distinct journey_id, customer_id from ranked_candidates) as candidates
     left join existing_enrollment_state
         on
@@ -807,7 +826,7 @@ acceptance as (
         case when decided.is_accepted then decided.ended_at else decided.last_ended_at end as last_ended_at,
         case
             when decided.is_accepted and decided.dedupe_value is not null
-                then list_append(decided.used_dedupe_values, decided.dedupe_value)
+                then {{ string_array_append('decided.used_dedupe_values', 'decided.dedupe_value') }}
             else decided.used_dedupe_values
         end as used_dedupe_values
     from (
@@ -821,7 +840,7 @@ acceptance as (
             acceptance.has_enrollment,
             acceptance.last_ended_at,
             acceptance.used_dedupe_values,
-            not coalesce(list_contains(acceptance.used_dedupe_values, ranked_candidates.dedupe_value), false)
+            not coalesce({{ string_array_contains('acceptance.used_dedupe_values', 'ranked_candidates.dedupe_value') }}, false)
             and case ranked_candidates.reentry_rule
                 when 'never' then not acceptance.has_enrollment
                 when 'always' then
@@ -831,7 +850,7 @@ acceptance as (
                     -- refused while an earlier enrollment is active or ended in (t - cooldown, t)
                     not acceptance.has_enrollment
                     or coalesce(
-                        acceptance.last_ended_at + to_seconds(ranked_candidates.cooldown_seconds)
+                        {{ add_seconds('acceptance.last_ended_at', 'ranked_candidates.cooldown_seconds') }}
                         <= ranked_candidates.entered_at
                         or acceptance.last_ended_at = ranked_candidates.entered_at,
                         false
