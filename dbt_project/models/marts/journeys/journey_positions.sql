@@ -31,6 +31,13 @@ customers as (
 
 ),
 
+-- per local_window node, time zone and local day: where an arrival on that day is released (as in the walk)
+local_windows as (
+
+    select * from {{ ref('int_journey_local_windows') }}
+
+),
+
 current_steps as (
 
     -- the last step of each enrollment (a join on the greatest step number: SQL that Spark also runs)
@@ -70,9 +77,12 @@ positions as (
                 then {{ add_seconds('current_steps.transition_at', 'journey_nodes.timeout_seconds') }}
             when journey_nodes.delay_kind = 'duration'
                 then {{ add_seconds('current_steps.transition_at', 'journey_nodes.duration_seconds') }}
-            when journey_nodes.delay_kind = 'local_window' then {{ journey_window_moves_at(
-                'current_steps.transition_at', customer_time_zone, 'journey_nodes.window_days',
-                'journey_nodes.window_start_minute', 'journey_nodes.window_end_minute') }}
+            when journey_nodes.delay_kind = 'local_window'
+                then case
+                    when current_steps.transition_at < local_windows.window_end
+                        then greatest(current_steps.transition_at, local_windows.window_start)
+                    else local_windows.next_window_start
+                end
             when journey_nodes.delay_kind = 'attribute' then {{ journey_attribute_moves_at(
                 'current_steps.transition_at', customer_time_zone, attribute_delays, customer_columns) }}
         end as waits_until
@@ -85,6 +95,14 @@ positions as (
             and current_steps.to_node = journey_nodes.node_id
     left join customers
         on enrollments.customer_id = customers.customer_id
+    left join local_windows
+        on
+            journey_nodes.delay_kind = 'local_window'
+            and current_steps.journey_id = local_windows.journey_id
+            and current_steps.to_node = local_windows.node_id
+            and {{ customer_time_zone }} = local_windows.time_zone
+            and cast({{ local_time_of_utc('current_steps.transition_at', customer_time_zone) }} as date)
+            = local_windows.local_day
     where enrollments.status = 'active'
 
 )
