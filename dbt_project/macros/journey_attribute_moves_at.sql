@@ -1,7 +1,8 @@
 {#-
     When a delay "until a date attribute +/- offset" releases an enrollment that arrived at `at`: local
     midnight (customer's time zone) of the attribute's date plus the offset, or `at` when that is earlier or
-    the attribute is null. A timestamp attribute counts by its local date.
+    the attribute is null. A timestamp attribute counts by its local date. Portable: macros local_time_of_utc,
+    utc_of_local_time and add_seconds (DuckDB and Spark implementations).
 
     attribute_nodes: journey_config.journey_nodes rows with delay_kind = 'attribute' (one CASE branch each)
     customer_columns: mapping column name -> data type of the customers relation
@@ -10,15 +11,18 @@
     {%- if not attribute_nodes -%}
         {{ at }}
     {%- else -%}
-    greatest({{ at }}, coalesce(
-        timezone('UTC', timezone({{ time_zone }}, cast(case
+    {%- set local_date -%}
+        case
             {%- for node in attribute_nodes %}
                 {%- set column = customers ~ '.' ~ adapter.quote(node['until_attribute']) %}
                 when {{ nodes }}.journey_id = '{{ node["journey_id"] }}' and {{ nodes }}.node_id = '{{ node["node_id"] }}'
                     then {{ column if 'timestamp' not in customer_columns.get(node['until_attribute'], '')
-                        else "cast(timezone(" ~ time_zone ~ ", timezone('UTC', " ~ column ~ ")) as date)" }}
+                        else "cast(" ~ local_time_of_utc(column, time_zone) ~ " as date)" }}
             {%- endfor %}
-        end as timestamp))) + to_seconds({{ nodes }}.until_offset_seconds),
+        end
+    {%- endset %}
+    greatest({{ at }}, coalesce(
+        {{ add_seconds(utc_of_local_time(local_date, '0', time_zone), nodes ~ '.until_offset_seconds') }},
         {{ at }}
     ))
     {%- endif -%}
