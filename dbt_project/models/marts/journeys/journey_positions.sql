@@ -38,18 +38,22 @@ local_windows as (
 
 ),
 
+last_step_numbers as (
+
+    select
+        enrollment_id,
+        max(step_number) as last_step_number
+    from transitions
+    group by enrollment_id
+
+),
+
+-- the last step of each enrollment (a join on its greatest step number: SQL that Spark also runs)
 current_steps as (
 
-    -- the last step of each enrollment (a join on the greatest step number: SQL that Spark also runs)
     select transitions.*
     from transitions
-    inner join (
-        select
-            enrollment_id,
-            max(step_number) as last_step_number
-        from transitions
-        group by enrollment_id
-    ) as last_step_numbers
+    inner join last_step_numbers
         on
             transitions.enrollment_id = last_step_numbers.enrollment_id
             and transitions.step_number = last_step_numbers.last_step_number
