@@ -29,27 +29,8 @@ entries as (
 
 ),
 
-last_step_numbers as (
-
-    select
-        enrollment_id,
-        max(step_number) as last_step_number
-    from transitions
-    group by enrollment_id
-
-),
-
--- the last step of each enrollment (a join on its greatest step number: SQL that Spark also runs)
-last_steps as (
-
-    select transitions.*
-    from transitions
-    inner join last_step_numbers
-        on
-            transitions.enrollment_id = last_step_numbers.enrollment_id
-            and transitions.step_number = last_step_numbers.last_step_number
-
-),
+-- the last step of each enrollment
+{{ journey_last_steps('last_steps') }},
 
 conversions as (
 

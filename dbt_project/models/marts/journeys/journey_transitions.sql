@@ -206,27 +206,8 @@ last_run as (
 
 ),
 
-last_step_numbers as (
-
-    select
-        enrollment_id,
-        max(step_number) as last_step_number
-    from previous_transitions
-    group by enrollment_id
-
-),
-
--- the last step of each enrollment (a join on its greatest step number: SQL that Spark also runs)
-last_steps as (
-
-    select previous_transitions.*
-    from previous_transitions
-    inner join last_step_numbers
-        on
-            previous_transitions.enrollment_id = last_step_numbers.enrollment_id
-            and previous_transitions.step_number = last_step_numbers.last_step_number
-
-),
+-- the last step of each enrollment
+{{ journey_last_steps('last_steps', 'previous_transitions') }},
 
 open_enrollments as (
 
