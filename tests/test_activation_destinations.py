@@ -205,10 +205,13 @@ def test_each_retriable_fault_is_retried_until_sent(world, fault: str):
     report = _send(config, con, "push", "fcm")
     assert (report.sent, report.failed, report.dead) == (29, 1, 0)
     assert servers.fcm.injected[fault] == 2
-    # Each injected fault cost one retry. On a loaded machine an answer can also come later than this test's
-    # 0.3 s timeout (kept short for the stall): that is one more retry, and one more request the server received.
+    # Each injected fault cost one retry. On a loaded machine a retry can also follow an answer later than this
+    # test's 0.3 s timeout (kept short for the stall; the server counted that request) or a reset of a reused
+    # connection the server was closing after a drop (the request never reached it): never fewer than two, and
+    # every retry is a request the client sent.
     assert report.retried >= 2
-    assert report.retried == servers.fcm.received - 30, "every retry is one more request, none lost or invented"
+    assert report.requests == 30 + report.retried
+    assert 32 <= servers.fcm.received <= report.requests
 
 
 def test_retries_exhausted_make_rows_dead_and_the_next_run_sends_them(world):
