@@ -47,19 +47,20 @@ $(SPARK_VENV)/.installed: constraints.txt requirements-spark.txt
 
 # The part of the project that builds on Spark today (docs/scaling.md, "What builds"): the sample data if absent
 # (as `make demo` makes it), the Spark landing step, then dbt build of SPARK_SELECT on the target spark, as of
-# the sample data's end. Not yet `make demo`: the journey engine, policy, measurement and activation do not run
+# the sample data's end, with its own target path (target/spark), so the DuckDB parse and manifest in target/ that
+# Dagster and `make demo` start from are left as they are. Not yet `make demo`: the journey engine, policy, measurement and activation do not run
 # on Spark.
 SPARK_SELECT ?= suppression_list path:models/staging path:models/intermediate/identity path:models/marts/identity \
 	path:models/marts/quality path:models/intermediate/segments path:models/marts/segments \
 	consent_history erased_customers int_messages_resolved_to_customers channel_reachability customer_send_hours \
 	customer_channel_preferences sessions conversions touchpoints int_attribution_conversions_in_window \
 	int_attribution_path_touches int_attribution_rule_based_credits attribution_paths attribution_path_summary \
-	attribution_campaign_path_summary attribution_rule_based int_journey_events
+	attribution_campaign_path_summary attribution_rule_based path:models/intermediate/journeys
 SPARK_AS_OF ?= 2026-11-01T00:00:00
 spark-build: spark-env manifest
 	$(BIN)/python -m sample_business --data-dir $(JOURNEYS_DATA_DIR) --if-absent
 	PYTHONPATH=$(CURDIR) $(SPARK_BIN)/python -m orchestration.spark_landing
-	cd dbt_project && ../$(SPARK_BIN)/dbt build --target spark --exclude-resource-type unit_test \
+	cd dbt_project && ../$(SPARK_BIN)/dbt build --target spark --target-path target/spark --exclude-resource-type unit_test \
 		--indirect-selection cautious --select $(SPARK_SELECT) --vars '{"as_of": "$(SPARK_AS_OF)", "run_id": "spark-build"}'
 
 # dbt's manifest, which Dagster reads to build the asset graph. The warehouse is named as a run names it

@@ -179,21 +179,21 @@ previous_transitions as (
         select * from {{ this }}
     {% else %}
         select
-            cast(null as varchar) as transition_id,
-            cast(null as varchar) as enrollment_id,
-            cast(null as varchar) as journey_id,
+            cast(null as {{ dbt.type_string() }}) as transition_id,
+            cast(null as {{ dbt.type_string() }}) as enrollment_id,
+            cast(null as {{ dbt.type_string() }}) as journey_id,
             cast(null as bigint) as journey_version,
-            cast(null as varchar) as customer_id,
-            cast(null as varchar) as entry_event_id,
-            cast(null as varchar) as dedupe_value,
-            cast(null as varchar) as variant,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
+            cast(null as {{ dbt.type_string() }}) as entry_event_id,
+            cast(null as {{ dbt.type_string() }}) as dedupe_value,
+            cast(null as {{ dbt.type_string() }}) as variant,
             cast(null as bigint) as step_number,
-            cast(null as varchar) as from_node,
-            cast(null as varchar) as to_node,
-            cast(null as varchar) as reason,
+            cast(null as {{ dbt.type_string() }}) as from_node,
+            cast(null as {{ dbt.type_string() }}) as to_node,
+            cast(null as {{ dbt.type_string() }}) as reason,
             cast(null as timestamp) as entered_at,
             cast(null as timestamp) as transition_at,
-            cast(null as varchar) as decided_in_run,
+            cast(null as {{ dbt.type_string() }}) as decided_in_run,
             cast(null as timestamp) as decided_as_of
         where false
     {% endif %}
@@ -240,11 +240,11 @@ entry_candidates as (
         {%- if dedupe_journeys %}
             case journeys.journey_id
                 {%- for journey in dedupe_journeys %}
-                    when '{{ journey["journey_id"] }}' then cast(events.{{ adapter.quote(journey['dedupe_key']) }} as varchar)
+                    when '{{ journey["journey_id"] }}' then cast(events.{{ adapter.quote(journey['dedupe_key']) }} as {{ dbt.type_string() }})
                 {%- endfor %}
             end
         {%- else %}
-            cast(null as varchar)
+            cast(null as {{ dbt.type_string() }})
         {%- endif %} as dedupe_value,
         journeys.reentry_rule,
         journeys.cooldown_seconds,
@@ -272,9 +272,10 @@ entry_candidates as (
                 = md5(journeys.journey_id || '|' || events.customer_id || '|' || events.event_id)
         )
         {% if is_incremental() %}
-            and events.occurred_at > coalesce(
-                (select last_run.last_as_of from last_run), cast('1900-01-01' as timestamp)
-            ) - interval '{{ var("journeys__lookback_hours") }} hours'
+            and events.occurred_at > {{ add_seconds(
+                "coalesce((select last_run.last_as_of from last_run), cast('1900-01-01' as timestamp))",
+                -3600 * var('journeys__lookback_hours') | int
+            ) }}
         {% endif %}
     {%- if segment_journeys %}
 
@@ -288,7 +289,7 @@ entry_candidates as (
         journeys.version as journey_version,
         segment_entries.customer_id,
         segment_entries.entry_id as entry_event_id,
-        cast(null as varchar) as dedupe_value,
+        cast(null as {{ dbt.type_string() }}) as dedupe_value,
         journeys.reentry_rule,
         journeys.cooldown_seconds,
         journeys.start_node,
@@ -322,9 +323,10 @@ entry_candidates as (
                 = md5(journeys.journey_id || '|' || segment_entries.customer_id || '|' || segment_entries.entry_id)
         )
         {% if is_incremental() %}
-            and segment_entries.entered_at > coalesce(
-                (select last_run.last_as_of from last_run), cast('1900-01-01' as timestamp)
-            ) - interval '{{ var("journeys__lookback_hours") }} hours'
+            and segment_entries.entered_at > {{ add_seconds(
+                "coalesce((select last_run.last_as_of from last_run), cast('1900-01-01' as timestamp))",
+                -3600 * var('journeys__lookback_hours') | int
+            ) }}
         {% endif %}
     {%- endif %}
 
@@ -788,7 +790,7 @@ acceptance as (
         candidates.journey_id,
         candidates.customer_id,
         0 as candidate_rank,
-        cast(null as varchar) as enrollment_id,
+        cast(null as {{ dbt.type_string() }}) as enrollment_id,
         false as is_accepted,
         existing_enrollment_state.journey_id is not null as has_enrollment,
         existing_enrollment_state.latest_ended_at as last_ended_at,
@@ -928,7 +930,7 @@ new_steps as (
 decided as (
 
     select
-        md5(enrollment_facts.enrollment_id || '|' || cast(new_steps.step_number as varchar)) as transition_id,
+        md5(enrollment_facts.enrollment_id || '|' || cast(new_steps.step_number as {{ dbt.type_string() }})) as transition_id,
         enrollment_facts.enrollment_id,
         enrollment_facts.journey_id,
         journeys.version as journey_version,
