@@ -28,7 +28,7 @@ _built: dict[Path, Path] = {}
 
 
 def _dbt(warehouse: Path, target: Path, *args: str) -> None:
-    completed = run_dbt(args, warehouse, target, as_of=AS_OF, run_id="measurement-tests", timeout=300)
+    completed = run_dbt(args, warehouse, target, as_of=AS_OF, run_id="measurement-tests")
     assert completed.returncode == 0, completed.stdout[-4000:]
 
 

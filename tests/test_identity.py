@@ -39,7 +39,7 @@ LINEAGE_COLUMNS = ("_loaded_at", "_updated_at", "_customer_id_changed_at", "_ide
 
 def _dbt(warehouse: Path, target: Path, *args: str, run_vars: dict | None = None) -> subprocess.CompletedProcess:
     variables = dict(run_vars or RUN_VARS)
-    return run_dbt(args, warehouse, target, as_of=variables.pop("as_of", None), variables=variables, timeout=300)
+    return run_dbt(args, warehouse, target, as_of=variables.pop("as_of", None), variables=variables)
 
 
 def _build(

@@ -293,7 +293,7 @@ def _build_inputs(path: Path) -> None:
 
 
 def _dbt(folder: Path, warehouse: Path, *args: str, variables: dict | None = None) -> subprocess.CompletedProcess:
-    return run_dbt(args, warehouse, folder / "target", as_of=AS_OF.isoformat(), variables=variables, timeout=300)
+    return run_dbt(args, warehouse, folder / "target", as_of=AS_OF.isoformat(), variables=variables)
 
 
 @pytest.fixture(scope="module")

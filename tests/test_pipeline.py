@@ -123,7 +123,6 @@ def test_dbt_unit_tests_pass_in_both_incremental_and_full_refresh_modes(one_batc
         ["test", "--select", "test_type:unit"],
         data_dir / "warehouse.duckdb",
         data_dir / "dbt_target" / "unit_tests",
-        timeout=300,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
     assert re.search(r"PASS=\d+ WARN=0 ERROR=0", completed.stdout), completed.stdout[-2000:]
@@ -281,7 +280,6 @@ def _build_staging(warehouse: Path, target: Path, *extra: str) -> None:
         warehouse,
         target,
         as_of=AS_OF,
-        timeout=300,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
 

@@ -64,7 +64,7 @@ def warehouse(tmp_path_factory) -> Warehouse:
 
 
 def _dbt(warehouse: Path, target: Path, *args: str) -> subprocess.CompletedProcess:
-    return run_dbt(args, warehouse, target, as_of=AS_OF, timeout=300)
+    return run_dbt(args, warehouse, target, as_of=AS_OF)
 
 
 def _query(warehouse: Warehouse, sql: str) -> list[tuple]:

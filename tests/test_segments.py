@@ -37,7 +37,7 @@ PERSONA_PRECISION_FLOOR = 0.50
 
 
 def _dbt(warehouse: Path, target: Path, as_of: str, *args: str) -> subprocess.CompletedProcess:
-    return run_dbt(args, warehouse, target, as_of=as_of, timeout=300)
+    return run_dbt(args, warehouse, target, as_of=as_of)
 
 
 def _run_segments(warehouse: Path, target: Path, as_of: str) -> None:
