@@ -56,6 +56,18 @@ class EngineWarehouse:
             con.unregister("memberships")
             write_journey_tables(con, list(journeys))
 
+    def land_events_until(self, history: History, event_fields: dict[str, pa.DataType], until: datetime) -> int:
+        """The event stream as landed by `until`: only the history's events that occurred by then (a batch of
+        on-time data). Returns how many events the stream holds."""
+        landed = History(
+            history.customers, [e for e in history.events if e["occurred_at"] <= until], history.memberships
+        )
+        with duckdb.connect(str(self.path)) as con:
+            con.register("stream", _events_table(landed, event_fields))
+            con.execute("create or replace table identity.customer_event_stream as select * from stream")
+            con.unregister("stream")
+        return len(landed.events)
+
     def deploy(self, journeys: Sequence[Journey]) -> None:
         """Replaces the journey definitions, as the journey_definitions asset does when files change."""
         with duckdb.connect(str(self.path)) as con:

@@ -133,6 +133,40 @@ def test_engine_equals_reference_for_one_run_and_any_cadence_and_reruns(tmp_path
     )
 
 
+BATCH_SEED = 20261203
+LAST = START + timedelta(minutes=WINDOW_MINUTES)  # the latest moment a generated event can have
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One batch: every event landed, one run at the end of the window (the full run)."""
+    history = customer_histories(BATCH_SEED, 200)
+    warehouse = EngineWarehouse(tmp_path_factory.mktemp("full_run"), JOURNEYS, history, EVENT_FIELDS)
+    warehouse.run(END)
+    return history, warehouse.decisions()
+
+
+@pytest.mark.parametrize("batches", [3, 10])
+def test_full_run_equals_incremental_runs_over_3_and_10_batches(tmp_path_factory, full_run, batches):
+    """The events land in `batches` batches of on-time data (each batch the events that occurred in its share of
+    the window), with a run after each, as_of the batch's end: the engine's final enrollments, transitions,
+    actions and positions equal those of the full run (one batch, one run), and the full run's equal the
+    reference interpreter's."""
+    history, full = full_run
+    assert sum(len(rows) for rows in full.values()) > 200, "the generated histories must exercise the journeys"
+    _assert_same(full, reference_decisions(run(journey, history, END) for journey in JOURNEYS), "full run")
+
+    warehouse = EngineWarehouse(tmp_path_factory.mktemp(f"batches_{batches}"), JOURNEYS, history, EVENT_FIELDS)
+    landed = []
+    for number in range(1, batches + 1):
+        batch_end = START + (END - START) * number / batches
+        # the last batch lands the rest, events after END too, as the full run had them (no run sees them yet)
+        landed.append(warehouse.land_events_until(history, EVENT_FIELDS, batch_end if number < batches else LAST))
+        warehouse.run(batch_end)
+    assert landed[0] < landed[-1] == len(history.events), landed  # the stream grew batch by batch
+    _assert_same(warehouse.decisions(), full, f"{batches} batches against the full run (as reference)")
+
+
 EDITED = {journey.journey_id: journey for journey in JOURNEYS} | {
     journey.journey_id: journey for journey in map(load_journey, (Path(__file__).parent / "journeys_v2").glob("*.yml"))
 }
