@@ -1,8 +1,11 @@
-"""Pure functions that build dbt's command line and the run's settings. Unit-tested without Dagster."""
+"""Pure functions that build dbt's command line and the run's settings, and the environment dbt starts with.
+Unit-tested without Dagster."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 
 def dbt_run_env(as_of: str, run_id: str, journeys: Sequence[str] = ()) -> dict[str, str]:
@@ -26,3 +29,19 @@ def dbt_build_args(full_refresh: bool = False, select: Sequence[str] = ()) -> li
     if select:
         args += ["--select", *select]
     return args
+
+
+@contextmanager
+def environment_with(values: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `values` set, restored afterwards (dagster-dbt copies os.environ when it starts dbt; the
+    tests' in-process dbt reads it while it runs)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

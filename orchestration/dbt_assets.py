@@ -3,7 +3,6 @@
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -14,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from packaging.version import Version
 
 from activations.ledger import ensure_ledger
-from orchestration.dbt_args import dbt_build_args, dbt_run_env
+from orchestration.dbt_args import dbt_build_args, dbt_run_env, environment_with
 from orchestration.journey_status import known_journeys
 from orchestration.resources import JourneyRunSettings, WarehouseResource, unknown_journeys
 from orchestration.settings import DBT_PROJECT_DIR, put_environment_tools_on_path
@@ -171,21 +170,6 @@ def _dbt_build(
     }
     if Path(dbt.dbt_executable).resolve() != DBT_IN_WAREHOUSE_FOLDER.resolve():
         in_warehouse_folder = {}
-    with _environment({**run_env, **in_warehouse_folder}):
+    with environment_with({**run_env, **in_warehouse_folder}):
         invocation = dbt.cli(args, context=context, target_path=target_path)
     yield from invocation.stream()
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]):
-    """os.environ with `values` set, restored afterwards (dagster-dbt copies os.environ when it starts dbt)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -27,10 +27,10 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from orchestration.dbt_args import dbt_run_env
+from orchestration.dbt_args import dbt_run_env, environment_with
 from orchestration.settings import DBT_PROJECT_DIR
 
 PARSE_CACHE = DBT_PROJECT_DIR / "target" / "tests_partial_parse.msgpack"
@@ -77,7 +77,7 @@ def _invoke(command: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int,
     from dbt_common.events.functions import capture_stdout_logs, stop_capture_stdout_logs
 
     log = io.StringIO()
-    with _working_directory(cwd), _environment(env):
+    with contextlib.chdir(cwd), environment_with(env):
         capture_stdout_logs(log)
         try:
             result = dbtRunner().invoke(command)
@@ -91,27 +91,3 @@ def _invoke(command: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int,
         log.write(f"\n{type(result.exception).__name__}: {result.exception}\n")
         return 2, log.getvalue()
     return (0 if result.success else 1), log.getvalue()
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
